@@ -1,0 +1,54 @@
+/**
+ * NativeIO: every system call the engine makes, behind one interface. The
+ * engine above lib/native/ never touches fs, mmap-io or ffi-napi for segment
+ * I/O; it calls these. That is what lets a fault-injecting twin (spec/helpers)
+ * run the unchanged engine and drop unsynced bytes, tear pages or fail the
+ * Nth call.
+ *
+ * Cheap calls are synchronous. Anything that can wait on the disk or fault in
+ * many pages returns a Promise and runs off the JS thread.
+ */
+export type Advice = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed';
+
+export interface NativeIO {
+  /** System page size in bytes (4096 on x86-64 Linux). */
+  readonly pageSize: number;
+
+  /** Opens a file read-write; `create` makes it when missing. Returns the fd. */
+  openFile(path: string, create: boolean): number;
+  closeFile(fd: number): void;
+  /** Current size of the file in bytes. */
+  fileSize(fd: number): number;
+  /** Sets the file's size (sparse growth). */
+  truncate(fd: number, sizeBytes: number): void;
+
+  /** Maps a whole file MAP_SHARED read-write. The Buffer is the mapping. */
+  mapShared(fd: number, sizeBytes: number): Buffer;
+  /** Maps anonymous, page-aligned, zeroed memory (the off-heap buffers of the pool). */
+  mapAnonymous(sizeBytes: number): Buffer;
+  /**
+   * Releases a mapping now rather than at garbage collection. After this the
+   * Buffer reads zeros and writes go nowhere; it never faults.
+   */
+  releaseMapping(mapping: Buffer): void;
+  /** Bytes of the mapping resident in the page cache (mincore). */
+  residentBytes(mapping: Buffer): number;
+  /** madvise; advice on a range is a hint, so a refusal is ignored. */
+  advise(mapping: Buffer, position: number, length: number, advice: Advice): void;
+
+  /** Reserves disk blocks for [offset, offset + length); ERR_DISK_FULL when there is no room. */
+  fallocate(fd: number, offset: number, length: number): Promise<void>;
+  /** Faults in [position, position + length) of a mapping for writing, off the JS thread. */
+  populateWrite(mapping: Buffer, position: number, length: number): Promise<void>;
+  /** msync(MS_SYNC) of a range of a shared mapping, off the JS thread. */
+  msync(mapping: Buffer, position: number, length: number): Promise<void>;
+  /** fdatasync, off the JS thread. */
+  fdatasync(fd: number): Promise<void>;
+  /** Writes source[position, position + length) to the file at fileOffset, off the JS thread. */
+  pwrite(fd: number, source: Buffer, position: number, length: number, fileOffset: number): Promise<void>;
+  /** Locks a buffer in RAM; resolves false when the system refuses (no root, RLIMIT_MEMLOCK). */
+  mlock(buffer: Buffer): Promise<boolean>;
+  munlock(buffer: Buffer): void;
+  /** Takes an exclusive, non-blocking advisory lock; false when another open file holds it. */
+  lockExclusive(fd: number): boolean;
+}

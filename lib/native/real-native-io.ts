@@ -1,0 +1,191 @@
+/**
+ * The real NativeIO: node:fs for open/close/size, mmap-io for mapping,
+ * mincore and advice, the C shim (through ffi-napi) for everything that
+ * mmap-io or fs does not do, or does only on the JS thread.
+ */
+import { createRequire } from 'node:module';
+import { closeSync, constants as fsConstants, fstatSync, ftruncateSync, openSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { assert } from '../assert.js';
+import { CommitLogError } from '../errors.js';
+import { errnoError, fsError, throwIfFailed } from './errno.js';
+import type { Advice, NativeIO } from './native-io.js';
+import { callAsync, shim } from './shim.js';
+
+const require = createRequire(import.meta.url);
+
+interface MmapIo {
+  map(size: number, protection: number, flags: number, fd: number, offset?: number, advise?: number): Buffer;
+  advise(buffer: Buffer, offset: number, length: number, advise: number): void;
+  incore(buffer: Buffer): [number, number];
+  readonly PROT_READ: number;
+  readonly PROT_WRITE: number;
+  readonly MAP_SHARED: number;
+  readonly MAP_PRIVATE: number;
+  readonly PAGESIZE: number;
+}
+
+/** Linux MAP_ANONYMOUS; mmap-io does not export it. */
+const MAP_ANONYMOUS = 0x20;
+/** mmap-io reads the size as a C int. */
+const MMAP_IO_SIZE_MAX = 2 ** 31 - 1;
+
+const ADVICE: Record<Advice, number> = { normal: 0, random: 1, sequential: 2, willneed: 3, dontneed: 4 };
+
+let mmapIo: MmapIo | undefined;
+function mmap(): MmapIo {
+  if (mmapIo === undefined) {
+    try {
+      mmapIo = require('@riaskov/mmap-io') as MmapIo;
+    } catch (cause) {
+      throw new CommitLogError('ERR_NATIVE_UNAVAILABLE', 'cannot load @riaskov/mmap-io', { cause });
+    }
+  }
+  return mmapIo;
+}
+
+/** mmap-io throws plain Errors ending in ", <errno>"; recover the errno. */
+function mmapError(err: unknown, syscall: string): CommitLogError {
+  const match = /(\d+)\s*$/.exec(err instanceof Error ? err.message : '');
+  if (match) {
+    const errno = Number(match[1]);
+    if (errno > 0 && errno !== osConstants.errno.EINVAL && errno !== osConstants.errno.EBADF) {
+      const mapped = errnoError(errno, syscall);
+      return new CommitLogError(mapped.code, mapped.message.replace(/^\w+: /, ''), {
+        cause: err,
+        errno,
+        ...(mapped.errnoCode === undefined ? {} : { errnoCode: mapped.errnoCode }),
+        syscall,
+      });
+    }
+  }
+  return new CommitLogError('ERR_IO', `${syscall} failed`, { cause: err, syscall });
+}
+
+export class RealNativeIO implements NativeIO {
+  readonly pageSize: number;
+
+  constructor() {
+    this.pageSize = mmap().PAGESIZE;
+    assert(this.pageSize === Number(shim().mc_page_size()), 'mmap-io and the shim agree on the page size');
+  }
+
+  openFile(path: string, create: boolean): number {
+    const flags = fsConstants.O_RDWR | (create ? fsConstants.O_CREAT : 0);
+    try {
+      return openSync(path, flags, 0o644);
+    } catch (err) {
+      throw fsError(err, 'open', path);
+    }
+  }
+
+  closeFile(fd: number): void {
+    try {
+      closeSync(fd);
+    } catch (err) {
+      throw fsError(err, 'close');
+    }
+  }
+
+  fileSize(fd: number): number {
+    try {
+      return fstatSync(fd).size;
+    } catch (err) {
+      throw fsError(err, 'fstat');
+    }
+  }
+
+  truncate(fd: number, sizeBytes: number): void {
+    try {
+      ftruncateSync(fd, sizeBytes);
+    } catch (err) {
+      throw fsError(err, 'ftruncate');
+    }
+  }
+
+  mapShared(fd: number, sizeBytes: number): Buffer {
+    assert(sizeBytes > 0 && sizeBytes <= MMAP_IO_SIZE_MAX, `mapping size ${sizeBytes} fits mmap-io's int`);
+    const m = mmap();
+    try {
+      return m.map(sizeBytes, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED, fd);
+    } catch (err) {
+      throw mmapError(err, 'mmap');
+    }
+  }
+
+  mapAnonymous(sizeBytes: number): Buffer {
+    assert(sizeBytes > 0 && sizeBytes <= MMAP_IO_SIZE_MAX, `mapping size ${sizeBytes} fits mmap-io's int`);
+    const m = mmap();
+    try {
+      return m.map(sizeBytes, m.PROT_READ | m.PROT_WRITE, m.MAP_PRIVATE | MAP_ANONYMOUS, -1);
+    } catch (err) {
+      throw mmapError(err, 'mmap');
+    }
+  }
+
+  releaseMapping(mapping: Buffer): void {
+    throwIfFailed(shim().mc_release_mapping(mapping, mapping.length), 'mmap(MAP_FIXED)');
+  }
+
+  residentBytes(mapping: Buffer): number {
+    const [unmapped, mapped] = mmap().incore(mapping);
+    void unmapped;
+    return Math.min(mapping.length, mapped * this.pageSize);
+  }
+
+  advise(mapping: Buffer, position: number, length: number, advice: Advice): void {
+    // Advice is a hint: a refusal changes nothing the engine relies on.
+    shim().mc_madvise(mapping, position, length, ADVICE[advice]);
+  }
+
+  async fallocate(fd: number, offset: number, length: number): Promise<void> {
+    throwIfFailed(await callAsync(shim().mc_fallocate, fd, offset, length), 'fallocate');
+  }
+
+  async populateWrite(mapping: Buffer, position: number, length: number): Promise<void> {
+    throwIfFailed(await callAsync(shim().mc_populate_write, mapping, position, length), 'madvise(MADV_POPULATE_WRITE)');
+  }
+
+  async msync(mapping: Buffer, position: number, length: number): Promise<void> {
+    throwIfFailed(await callAsync(shim().mc_msync, mapping, position, length), 'msync');
+  }
+
+  async fdatasync(fd: number): Promise<void> {
+    throwIfFailed(await callAsync(shim().mc_fdatasync, fd), 'fdatasync');
+  }
+
+  async pwrite(fd: number, source: Buffer, position: number, length: number, fileOffset: number): Promise<void> {
+    assert(position >= 0 && length >= 0 && position + length <= source.length, 'pwrite range inside the source');
+    throwIfFailed(await callAsync(shim().mc_pwrite, fd, source, position, length, fileOffset), 'pwrite');
+  }
+
+  async mlock(buffer: Buffer): Promise<boolean> {
+    const result = await callAsync(shim().mc_mlock, buffer, 0, buffer.length);
+    if (result === 0) return true;
+    const errno = -result;
+    // Refused by policy or limits: the pool works unlocked, and says so.
+    if (errno === osConstants.errno.EPERM || errno === osConstants.errno.ENOMEM || errno === osConstants.errno.EAGAIN) {
+      return false;
+    }
+    throw errnoError(errno, 'mlock');
+  }
+
+  munlock(buffer: Buffer): void {
+    shim().mc_munlock(buffer, 0, buffer.length);
+  }
+
+  lockExclusive(fd: number): boolean {
+    const result = shim().mc_flock_exclusive(fd);
+    if (result === 0) return true;
+    if (-result === osConstants.errno.EWOULDBLOCK) return false;
+    throw errnoError(-result, 'flock');
+  }
+}
+
+let defaultNativeIO: RealNativeIO | undefined;
+
+/** The process-wide real NativeIO, created on first use. */
+export function realNativeIO(): RealNativeIO {
+  defaultNativeIO ??= new RealNativeIO();
+  return defaultNativeIO;
+}

@@ -1,0 +1,102 @@
+/**
+ * Loads native-shim/build/libmcshim.so through ffi-napi. Every shim function
+ * returns 0 or -errno (see native-shim/README.md). Each is bound twice: a
+ * synchronous call for the cheap ones, and `.async`, which runs the call on
+ * the libuv thread pool so the event loop never waits on the disk.
+ *
+ * One ffi call costs ~6 µs: callers use these per flush, per commit, per
+ * segment, never per message.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CommitLogError } from '../errors.js';
+
+const require = createRequire(import.meta.url);
+
+/** The ABI version native-shim/mc_shim.h declares; they must agree. */
+const SHIM_ABI_VERSION = 1;
+
+type Callback = (err: Error | null, value: number) => void;
+interface ForeignFunction<A extends unknown[]> {
+  (...args: A): number;
+  async(...args: [...A, Callback]): void;
+}
+
+export interface ShimFunctions {
+  mc_abi_version: ForeignFunction<[]>;
+  mc_page_size: ForeignFunction<[]>;
+  mc_fdatasync: ForeignFunction<[fd: number]>;
+  mc_fallocate: ForeignFunction<[fd: number, offset: number, len: number]>;
+  mc_msync: ForeignFunction<[base: Buffer, offset: number, len: number]>;
+  mc_madvise: ForeignFunction<[base: Buffer, offset: number, len: number, advice: number]>;
+  mc_populate_write: ForeignFunction<[base: Buffer, offset: number, len: number]>;
+  mc_mlock: ForeignFunction<[base: Buffer, offset: number, len: number]>;
+  mc_munlock: ForeignFunction<[base: Buffer, offset: number, len: number]>;
+  mc_pwrite: ForeignFunction<[fd: number, base: Buffer, offset: number, len: number, fileOffset: number]>;
+  mc_release_mapping: ForeignFunction<[base: Buffer, len: number]>;
+  mc_flock_exclusive: ForeignFunction<[fd: number]>;
+}
+
+/** Where the shim is built: <package>/native-shim/build/libmcshim.so, from lib/native or dist/lib/native. */
+function findShimPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let depth = 0; depth < 5; depth += 1) {
+    const candidate = join(dir, 'native-shim', 'build', 'libmcshim.so');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new CommitLogError(
+    'ERR_NATIVE_UNAVAILABLE',
+    'native-shim/build/libmcshim.so not found; run `npm install` (or `make -C native-shim`)',
+  );
+}
+
+function loadShim(): ShimFunctions {
+  const path = findShimPath();
+  let ffi: { Library(path: string, defs: Record<string, [string, string[]]>): unknown };
+  try {
+    ffi = require('@2060.io/ffi-napi');
+  } catch (cause) {
+    throw new CommitLogError('ERR_NATIVE_UNAVAILABLE', 'cannot load @2060.io/ffi-napi', { cause });
+  }
+  const ptr = 'pointer';
+  const lib = ffi.Library(path, {
+    mc_abi_version: ['int', []],
+    mc_page_size: ['int64', []],
+    mc_fdatasync: ['int', ['int']],
+    mc_fallocate: ['int', ['int', 'int64', 'int64']],
+    mc_msync: ['int', [ptr, 'int64', 'int64']],
+    mc_madvise: ['int', [ptr, 'int64', 'int64', 'int']],
+    mc_populate_write: ['int', [ptr, 'int64', 'int64']],
+    mc_mlock: ['int', [ptr, 'int64', 'int64']],
+    mc_munlock: ['int', [ptr, 'int64', 'int64']],
+    mc_pwrite: ['int', ['int', ptr, 'int64', 'int64', 'int64']],
+    mc_release_mapping: ['int', [ptr, 'int64']],
+    mc_flock_exclusive: ['int', ['int']],
+  }) as ShimFunctions;
+  const abi = lib.mc_abi_version();
+  if (abi !== SHIM_ABI_VERSION) {
+    throw new CommitLogError(
+      'ERR_NATIVE_UNAVAILABLE',
+      `native shim ABI ${abi} at ${path}, expected ${SHIM_ABI_VERSION}; rebuild with \`make -C native-shim\``,
+    );
+  }
+  return lib;
+}
+
+let loaded: ShimFunctions | undefined;
+
+/** The shim, loaded on first use (so importing the package costs nothing). */
+export function shim(): ShimFunctions {
+  loaded ??= loadShim();
+  return loaded;
+}
+
+/** Runs a shim function on the libuv thread pool; resolves with its return value (0 or -errno). */
+export function callAsync<A extends unknown[]>(fn: ForeignFunction<A>, ...args: A): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fn.async(...args, (err, value) => (err ? reject(err) : resolve(value)));
+  });
+}

@@ -1,0 +1,119 @@
+/* mapped-commitlog native shim. See mc_shim.h for the ABI and README.md. */
+#define _GNU_SOURCE
+#include "mc_shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+static int64_t page_size(void) {
+  static int64_t cached = 0;
+  if (cached == 0) cached = (int64_t)sysconf(_SC_PAGESIZE);
+  return cached;
+}
+
+/* Round [base+offset, +len) outward to whole pages, as msync/madvise/mlock need. */
+static void page_range(void *base, int64_t offset, int64_t len, char **start, size_t *length) {
+  int64_t page = page_size();
+  int64_t aligned = offset - (offset % page);
+  *start = (char *)base + aligned;
+  *length = (size_t)(len + (offset - aligned));
+}
+
+int mc_abi_version(void) { return MC_SHIM_ABI_VERSION; }
+
+int64_t mc_page_size(void) { return page_size(); }
+
+int mc_fdatasync(int fd) {
+  int rc;
+  do { rc = fdatasync(fd); } while (rc != 0 && errno == EINTR);
+  return rc == 0 ? 0 : -errno;
+}
+
+int mc_fallocate(int fd, int64_t offset, int64_t len) {
+  int rc;
+  do { rc = fallocate(fd, 0, (off_t)offset, (off_t)len); } while (rc != 0 && errno == EINTR);
+  if (rc == 0) return 0;
+  if (errno != EOPNOTSUPP && errno != ENOSYS) return -errno;
+  /* posix_fallocate returns the error number instead of setting errno. */
+  rc = posix_fallocate(fd, (off_t)offset, (off_t)len);
+  return rc == 0 ? 0 : -rc;
+}
+
+int mc_msync(void *base, int64_t offset, int64_t len) {
+  char *start; size_t length;
+  if (len <= 0) return 0;
+  page_range(base, offset, len, &start, &length);
+  return msync(start, length, MS_SYNC) == 0 ? 0 : -errno;
+}
+
+int mc_madvise(void *base, int64_t offset, int64_t len, int advice) {
+  char *start; size_t length;
+  if (len <= 0) return 0;
+  page_range(base, offset, len, &start, &length);
+  return madvise(start, length, advice) == 0 ? 0 : -errno;
+}
+
+int mc_populate_write(void *base, int64_t offset, int64_t len) {
+  char *start; size_t length;
+  if (len <= 0) return 0;
+  page_range(base, offset, len, &start, &length);
+  int rc;
+  do { rc = madvise(start, length, MADV_POPULATE_WRITE); } while (rc != 0 && errno == EINTR);
+  if (rc == 0) return 0;
+  if (errno != EINVAL) return -errno;
+  /* Older kernel: fault each page in for writing without changing it. The
+   * volatile access keeps the compiler from dropping the read-write pair. */
+  int64_t page = page_size();
+  for (size_t at = 0; at < length; at += (size_t)page) {
+    volatile char *p = start + at;
+    *p = *p;
+  }
+  return 0;
+}
+
+int mc_mlock(void *base, int64_t offset, int64_t len) {
+  char *start; size_t length;
+  if (len <= 0) return 0;
+  page_range(base, offset, len, &start, &length);
+  return mlock(start, length) == 0 ? 0 : -errno;
+}
+
+int mc_munlock(void *base, int64_t offset, int64_t len) {
+  char *start; size_t length;
+  if (len <= 0) return 0;
+  page_range(base, offset, len, &start, &length);
+  return munlock(start, length) == 0 ? 0 : -errno;
+}
+
+int mc_pwrite(int fd, const void *base, int64_t offset, int64_t len, int64_t file_offset) {
+  const char *from = (const char *)base + offset;
+  while (len > 0) {
+    ssize_t n = pwrite(fd, from, (size_t)len, (off_t)file_offset);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) return -EIO; /* no progress on a regular file: treat as an I/O error */
+    from += n; len -= n; file_offset += n;
+  }
+  return 0;
+}
+
+int mc_release_mapping(void *base, int64_t len) {
+  void *p = mmap(base, (size_t)len, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? -errno : 0;
+}
+
+int mc_flock_exclusive(int fd) {
+  int rc;
+  do { rc = flock(fd, LOCK_EX | LOCK_NB); } while (rc != 0 && errno == EINTR);
+  return rc == 0 ? 0 : -errno;
+}
