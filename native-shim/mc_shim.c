@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifndef MADV_POPULATE_WRITE
@@ -26,17 +28,29 @@ static void page_range(void *base, int64_t offset, int64_t len, char **start, si
   *length = (size_t)(len + (offset - aligned));
 }
 
+/* Background I/O threads (the libuv pool) yield the CPU to the JS thread:
+ * on a small machine a memcpy-heavy commit or a kworker-heavy flush must
+ * not delay the event loop. Lowered once per thread; a refusal is harmless. */
+static __thread int background_priority_set = 0;
+static void lower_thread_priority(void) {
+  if (background_priority_set) return;
+  background_priority_set = 1;
+  setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+}
+
 int mc_abi_version(void) { return MC_SHIM_ABI_VERSION; }
 
 int64_t mc_page_size(void) { return page_size(); }
 
 int mc_fdatasync(int fd) {
+  lower_thread_priority();
   int rc;
   do { rc = fdatasync(fd); } while (rc != 0 && errno == EINTR);
   return rc == 0 ? 0 : -errno;
 }
 
 int mc_fallocate(int fd, int64_t offset, int64_t len) {
+  lower_thread_priority();
   int rc;
   do { rc = fallocate(fd, 0, (off_t)offset, (off_t)len); } while (rc != 0 && errno == EINTR);
   if (rc == 0) return 0;
@@ -48,6 +62,7 @@ int mc_fallocate(int fd, int64_t offset, int64_t len) {
 
 int mc_msync(void *base, int64_t offset, int64_t len) {
   char *start; size_t length;
+  lower_thread_priority();
   if (len <= 0) return 0;
   page_range(base, offset, len, &start, &length);
   return msync(start, length, MS_SYNC) == 0 ? 0 : -errno;
@@ -62,6 +77,7 @@ int mc_madvise(void *base, int64_t offset, int64_t len, int advice) {
 
 int mc_populate_write(void *base, int64_t offset, int64_t len) {
   char *start; size_t length;
+  lower_thread_priority();
   if (len <= 0) return 0;
   page_range(base, offset, len, &start, &length);
   int rc;
@@ -93,6 +109,7 @@ int mc_munlock(void *base, int64_t offset, int64_t len) {
 }
 
 int mc_pwrite(int fd, const void *base, int64_t offset, int64_t len, int64_t file_offset) {
+  lower_thread_priority();
   const char *from = (const char *)base + offset;
   while (len > 0) {
     ssize_t n = pwrite(fd, from, (size_t)len, (off_t)file_offset);

@@ -1,0 +1,461 @@
+/**
+ * MappedFile: one fixed-size segment file, named by its start offset in 20
+ * zero-padded digits, mapped whole.
+ *
+ * Three positions, always flushed ≤ committed ≤ wrote ≤ fileSize:
+ * - wrote:     bytes appended (into the mapping, or the pool buffer in direct mode);
+ * - committed: bytes in the file's page cache, readable through the mapping;
+ * - flushed:   bytes known durable.
+ * Readers never see past `readPosition` (= committed; in mapped mode
+ * committed = wrote because writes land in the page cache directly).
+ *
+ * Lifetime: `hold()`/`release()` count readers (a scan holding a segment
+ * across awaits); `destroy()` and `close()` wait for in-flight commit/flush
+ * and for readers (up to a deadline), then release the mapping
+ * deterministically. A released mapping is replaced by anonymous zero pages,
+ * so a stale Buffer reads zeros rather than crashing the process.
+ */
+import { unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { assert } from '../assert.js';
+import { OS_PAGE_SIZE_BYTES } from '../constants.js';
+import { CommitLogError } from '../errors.js';
+import { segmentFileName } from '../format/segment-name.js';
+import { fsError } from '../native/errno.js';
+import type { NativeIO } from '../native/native-io.js';
+import type { WriteStrategy, WriteStrategyFactory } from '../strategy/write-strategy.js';
+
+export interface MappedFileParams {
+  native: NativeIO;
+  directory: string;
+  /** Physical offset of the segment's first byte; also its name. */
+  fileFromOffset: number;
+  fileSizeBytes: number;
+  strategyFactory: WriteStrategyFactory;
+}
+
+type State = 'open' | 'closing' | 'closed';
+
+/** How long close/destroy wait for readers that still hold the segment before releasing it anyway. */
+const READER_DRAIN_DEADLINE_MS = 1_000;
+
+export class MappedFile {
+  readonly fileFromOffset: number;
+  readonly fileSizeBytes: number;
+  readonly fileName: string;
+  readonly path: string;
+  /**
+   * Store timestamp (ms) of the newest message in the segment, kept by the
+   * layer that stamps messages (appends here do not read the clock), and
+   * used for expiry.
+   */
+  storeTimestamp = 0;
+
+  private readonly native: NativeIO;
+  private readonly fd: number;
+  private readonly mapping: Buffer;
+  private readonly strategy: WriteStrategy;
+  private wrote = 0;
+  private committed = 0;
+  private flushed = 0;
+  private readers = 0;
+  private state: State = 'open';
+  private commitInFlight: Promise<void> | undefined;
+  private flushInFlight: Promise<void> | undefined;
+  private readersDrained: (() => void) | undefined;
+
+  private constructor(params: MappedFileParams, fd: number, mapping: Buffer) {
+    this.native = params.native;
+    this.fileFromOffset = params.fileFromOffset;
+    this.fileSizeBytes = params.fileSizeBytes;
+    this.fileName = segmentFileName(params.fileFromOffset);
+    this.path = join(params.directory, this.fileName);
+    this.fd = fd;
+    this.mapping = mapping;
+    this.strategy = params.strategyFactory({ native: params.native, fd, mapping });
+  }
+
+  /**
+   * Creates a new, empty segment: sized, blocks reserved (fallocate, so a full
+   * disk is an error here rather than a SIGBUS on a later page fault), mapped.
+   * A file of that name that already has a size is ERR_SEGMENT_INVALID: a
+   * new segment never reuses old bytes.
+   */
+  static async create(params: MappedFileParams): Promise<MappedFile> {
+    checkGeometry(params);
+    const path = join(params.directory, segmentFileName(params.fileFromOffset));
+    const fd = params.native.openFile(path, true);
+    try {
+      const existing = params.native.fileSize(fd);
+      if (existing !== 0) {
+        throw new CommitLogError('ERR_SEGMENT_INVALID', `segment ${path} already exists with ${existing} bytes`, { path });
+      }
+      params.native.truncate(fd, params.fileSizeBytes);
+      await params.native.fallocate(fd, 0, params.fileSizeBytes);
+      const file = new MappedFile(params, fd, params.native.mapShared(fd, params.fileSizeBytes));
+      file.storeTimestamp = Date.now();
+      return file;
+    } catch (err) {
+      params.native.closeFile(fd);
+      if (!(err instanceof CommitLogError && err.code === 'ERR_SEGMENT_INVALID')) unlinkQuietly(path);
+      throw err;
+    }
+  }
+
+  /**
+   * Opens an existing segment. Every position starts at the file's end (all
+   * of it is taken as written and durable); recovery then moves them back
+   * with `resetPositions`. A file of the wrong size is ERR_SEGMENT_INVALID.
+   */
+  static open(params: MappedFileParams): MappedFile {
+    checkGeometry(params);
+    const path = join(params.directory, segmentFileName(params.fileFromOffset));
+    const fd = params.native.openFile(path, false);
+    try {
+      const size = params.native.fileSize(fd);
+      if (size !== params.fileSizeBytes) {
+        throw new CommitLogError('ERR_SEGMENT_INVALID', `segment ${path} has ${size} bytes, expected ${params.fileSizeBytes}`, { path });
+      }
+      const file = new MappedFile(params, fd, params.native.mapShared(fd, params.fileSizeBytes));
+      file.wrote = file.committed = file.flushed = params.fileSizeBytes;
+      return file;
+    } catch (err) {
+      params.native.closeFile(fd);
+      throw err;
+    }
+  }
+
+  // --- positions ------------------------------------------------------------
+
+  get wrotePosition(): number {
+    return this.wrote;
+  }
+
+  get committedPosition(): number {
+    return this.strategy.commitsOnWrite ? this.wrote : this.committed;
+  }
+
+  get flushedPosition(): number {
+    return this.flushed;
+  }
+
+  /** Readers see bytes up to here. */
+  get readPosition(): number {
+    return this.committedPosition;
+  }
+
+  get writeMode(): WriteStrategy['mode'] {
+    return this.strategy.mode;
+  }
+
+  get isFull(): boolean {
+    return this.wrote === this.fileSizeBytes;
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Bytes left to append. */
+  get remainingBytes(): number {
+    return this.fileSizeBytes - this.wrote;
+  }
+
+  /**
+   * Sets all three positions to `position` (recovery: everything before it is
+   * on disk and valid, nothing after it is). Bytes after it are zeroed so a
+   * later crash cannot bring stale records back.
+   */
+  resetPositions(position: number): void {
+    this.checkOpen();
+    assert(Number.isSafeInteger(position) && position >= 0 && position <= this.fileSizeBytes, `reset position ${position} inside the segment`);
+    assert(this.commitInFlight === undefined && this.flushInFlight === undefined, 'no I/O in flight during a reset');
+    if (position < this.fileSizeBytes) this.mapping.fill(0, position, this.fileSizeBytes);
+    this.wrote = this.committed = this.flushed = position;
+    this.checkPositions();
+  }
+
+  // --- append ---------------------------------------------------------------
+
+  /**
+   * The buffer to encode into at `wrotePosition`, for writers that build a
+   * record in place (the codec); follow with `advance(bytes)`. Direct mode
+   * borrows its pool buffer here on first use.
+   */
+  writeBuffer(): Buffer {
+    this.checkOpen();
+    return this.strategy.writeBuffer();
+  }
+
+  /** Marks `length` bytes written at `wrotePosition` by an in-place writer. */
+  advance(length: number): void {
+    assert(length >= 0 && this.wrote + length <= this.fileSizeBytes, `advance ${length} fits the segment`);
+    this.wrote += length;
+    if (this.strategy.commitsOnWrite) this.committed = this.wrote;
+  }
+
+  /** Appends bytes; returns the position they were written at. ERR_SEGMENT_FULL if they do not fit. */
+  append(bytes: Uint8Array): number {
+    this.checkFits(bytes.length);
+    const position = this.wrote;
+    this.strategy.writeBuffer().set(bytes, position);
+    this.advance(bytes.length);
+    return position;
+  }
+
+  /**
+   * Appends many messages in one call: all fit or none is written. Returns the
+   * position of each.
+   */
+  appendBatch(messages: readonly Uint8Array[]): number[] {
+    let total = 0;
+    for (const message of messages) total += message.length;
+    this.checkFits(total);
+    const target = this.strategy.writeBuffer();
+    const positions = new Array<number>(messages.length);
+    let position = this.wrote;
+    for (let index = 0; index < messages.length; index += 1) {
+      const message = messages[index]!;
+      target.set(message, position);
+      positions[index] = position;
+      position += message.length;
+    }
+    this.advance(total);
+    return positions;
+  }
+
+  private checkFits(length: number): void {
+    this.checkOpen();
+    if (length > this.fileSizeBytes - this.wrote) {
+      throw new CommitLogError('ERR_SEGMENT_FULL', `${length} bytes do not fit: ${this.fileSizeBytes - this.wrote} left in ${this.fileName}`);
+    }
+  }
+
+  // --- commit and flush ------------------------------------------------------
+
+  /**
+   * RocketMQ's least-pages rule: act when at least `leastPages` page
+   * boundaries lie between `done` and `target`; 0 means any byte; a full
+   * segment always qualifies so its tail is never left behind.
+   */
+  private qualifies(done: number, target: number, leastPages: number): boolean {
+    if (target <= done) return false;
+    if (this.isFull || leastPages === 0) return true;
+    return Math.floor(target / OS_PAGE_SIZE_BYTES) - Math.floor(done / OS_PAGE_SIZE_BYTES) >= leastPages;
+  }
+
+  /**
+   * Direct mode: copies [committed, wrote) into the file when the rule allows,
+   * off the JS thread. Mapped mode: nothing to do. Resolves with the new
+   * committed position. Concurrent calls run one after another.
+   */
+  async commit(leastPages: number): Promise<number> {
+    while (this.commitInFlight !== undefined) await this.commitInFlight;
+    this.checkOpen();
+    if (this.strategy.commitsOnWrite) return this.committedPosition;
+    const from = this.committed;
+    const to = this.wrote;
+    if (!this.qualifies(from, to, leastPages)) return from;
+    const run = this.strategy.commit(from, to).then(() => {
+      this.committed = to;
+      this.checkPositions();
+      // A full, fully committed segment needs its pool buffer no more.
+      if (this.committed === this.fileSizeBytes) this.strategy.release();
+    });
+    this.commitInFlight = run;
+    try {
+      await run;
+    } finally {
+      this.commitInFlight = undefined;
+    }
+    return this.committed;
+  }
+
+  /**
+   * Makes [flushed, committed) durable when the rule allows, off the JS
+   * thread (msync in mapped mode, fdatasync in direct mode). Resolves with
+   * the new flushed position. Concurrent calls run one after another.
+   */
+  async flush(leastPages: number): Promise<number> {
+    while (this.flushInFlight !== undefined) await this.flushInFlight;
+    this.checkOpen();
+    const from = this.flushed;
+    const to = this.committedPosition;
+    if (!this.qualifies(from, to, leastPages)) return from;
+    const run = this.strategy.flush(from, to).then(() => {
+      this.flushed = to;
+      this.checkPositions();
+    });
+    this.flushInFlight = run;
+    try {
+      await run;
+    } finally {
+      this.flushInFlight = undefined;
+    }
+    return this.flushed;
+  }
+
+  // --- pre-faulting ----------------------------------------------------------
+
+  /**
+   * Faults the mapping in for writing, off the JS thread, so appends into a
+   * fresh segment run at memory speed. In direct mode the writes go to the
+   * pool buffer (already faulted), so only the pool buffer is borrowed here.
+   */
+  async warm(): Promise<void> {
+    this.checkOpen();
+    if (this.strategy.commitsOnWrite) {
+      this.readers += 1; // an I/O reader: keeps the mapping alive while the kernel faults it in
+      try {
+        await this.native.populateWrite(this.mapping, this.wrote, this.fileSizeBytes - this.wrote);
+      } finally {
+        this.releaseReader();
+      }
+    } else {
+      this.strategy.writeBuffer();
+    }
+  }
+
+  // --- reads -----------------------------------------------------------------
+
+  /** Takes a reference so the segment is not released under a reader. False once closing. */
+  hold(): boolean {
+    if (this.state !== 'open') return false;
+    this.readers += 1;
+    return true;
+  }
+
+  release(): void {
+    this.releaseReader();
+  }
+
+  private releaseReader(): void {
+    assert(this.readers > 0, 'release matches a hold');
+    this.readers -= 1;
+    if (this.readers === 0) this.readersDrained?.();
+  }
+
+  /** Validates that [position, position + length) is readable; ERR_BAD_OFFSET otherwise. */
+  private checkReadable(position: number, length: number): void {
+    this.checkOpen();
+    if (!Number.isSafeInteger(position) || !Number.isSafeInteger(length) || position < 0 || length < 0 || position + length > this.readPosition) {
+      throw new CommitLogError('ERR_BAD_OFFSET', `range [${position}, ${position + length}) is outside the readable [0, ${this.readPosition}) of ${this.fileName}`);
+    }
+  }
+
+  /** A copy of [position, position + length). */
+  read(position: number, length: number): Buffer {
+    this.checkReadable(position, length);
+    return Buffer.from(this.mapping.subarray(position, position + length));
+  }
+
+  /**
+   * Zero-copy view of [position, position + length), valid only inside `use`
+   * (the segment is held for its duration, async or not). Keep no reference
+   * to the view afterwards: once the segment is released it reads zeros.
+   */
+  withView<T>(position: number, length: number, use: (view: Buffer) => T): T {
+    this.checkReadable(position, length);
+    this.readers += 1;
+    let result: T;
+    try {
+      result = use(this.mapping.subarray(position, position + length));
+    } catch (err) {
+      this.releaseReader();
+      throw err;
+    }
+    if (result instanceof Promise) {
+      return result.finally(() => this.releaseReader()) as T;
+    }
+    this.releaseReader();
+    return result;
+  }
+
+  /**
+   * Direct access to the readable mapping for a reader that holds the
+   * segment (hold() returned true) and releases it afterwards; used by scans
+   * that walk many records.
+   */
+  readableView(): Buffer {
+    assert(this.readers > 0, 'readableView needs a hold()');
+    return this.mapping.subarray(0, this.readPosition);
+  }
+
+  /** Bytes of the segment resident in the page cache (mincore). */
+  residentBytes(): number {
+    this.checkOpen();
+    return this.native.residentBytes(this.mapping);
+  }
+
+  // --- end of life -----------------------------------------------------------
+
+  /** Releases the mapping, the pool buffer and the descriptor; the file stays. Positions are not flushed here. */
+  async close(): Promise<void> {
+    await this.shutdown(false);
+  }
+
+  /** Like close, then deletes the file. */
+  async destroy(): Promise<void> {
+    await this.shutdown(true);
+  }
+
+  private async shutdown(unlink: boolean): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    // In-flight I/O uses the descriptor: it must finish before the fd can be closed (and reused).
+    while (this.commitInFlight !== undefined || this.flushInFlight !== undefined) {
+      await Promise.allSettled([this.commitInFlight, this.flushInFlight]);
+    }
+    if (this.readers > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, READER_DRAIN_DEADLINE_MS);
+        this.readersDrained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.readersDrained = undefined;
+    }
+    // Readers still holding past the deadline see zeros from here on; they cannot crash.
+    this.native.releaseMapping(this.mapping);
+    this.strategy.release();
+    this.native.closeFile(this.fd);
+    this.state = 'closed';
+    if (unlink) {
+      try {
+        unlinkSync(this.path);
+      } catch (err) {
+        throw fsError(err, 'unlink', this.path);
+      }
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.state !== 'open') throw new CommitLogError('ERR_CLOSED', `segment ${this.fileName} is ${this.state}`);
+  }
+
+  private checkPositions(): void {
+    const committed = this.committedPosition;
+    assert(
+      this.flushed <= committed && committed <= this.wrote && this.wrote <= this.fileSizeBytes,
+      `flushed ${this.flushed} ≤ committed ${committed} ≤ wrote ${this.wrote} ≤ size ${this.fileSizeBytes} in ${this.fileName}`,
+    );
+  }
+}
+
+function checkGeometry(params: MappedFileParams): void {
+  if (!Number.isSafeInteger(params.fileFromOffset) || params.fileFromOffset < 0 || params.fileFromOffset % params.fileSizeBytes !== 0) {
+    throw new CommitLogError('ERR_INVALID_ARGUMENT', `fileFromOffset ${params.fileFromOffset} must be a non-negative multiple of the segment size ${params.fileSizeBytes}`);
+  }
+  if (!Number.isSafeInteger(params.fileSizeBytes) || params.fileSizeBytes <= 0 || params.fileSizeBytes % params.native.pageSize !== 0) {
+    throw new CommitLogError('ERR_INVALID_ARGUMENT', `fileSizeBytes ${params.fileSizeBytes} must be a positive multiple of the page size`);
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Best effort: the create failed before the file held anything.
+  }
+}
