@@ -12,3 +12,7 @@ export { TransientStorePool } from './store/transient-store-pool.js';
 export type { PoolLockStatus, TransientStorePoolParams } from './store/transient-store-pool.js';
 export { DirectWriteStrategy, MappedWriteStrategy, writeStrategyFactory } from './strategy/index.js';
 export type { SegmentIO, WriteStrategy, WriteStrategyFactory, WriteStrategyFactoryParams } from './strategy/index.js';
+export { MappedFileQueue } from './store/mapped-file-queue.js';
+export type { MappedFileQueueParams } from './store/mapped-file-queue.js';
+export { AllocateMappedFileService } from './store/allocate-mapped-file-service.js';
+export type { AllocateMappedFileServiceParams } from './store/allocate-mapped-file-service.js';

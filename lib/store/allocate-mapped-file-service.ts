@@ -1,0 +1,129 @@
+/**
+ * AllocateMappedFileService: creates, sizes (fallocate) and pre-faults the
+ * *next* segment in the background, so the append that rolls to it finds it
+ * ready (RocketMQ's AllocateMappedFileService, without its thread: the work
+ * is async calls on the libuv pool).
+ *
+ * A roll takes the prepared segment:
+ * - created and warmed: handed over at once, no stall;
+ * - created, still warming: handed over at once (warming goes on beside the
+ *   appends, which fault the pages they touch themselves), one stall counted;
+ * - not created yet, or never requested: the roll waits for the creation
+ *   (fallocate + mmap, milliseconds), one stall counted.
+ *
+ * A prepared segment nobody took is deleted at shutdown, so it never shows
+ * up as a phantom empty segment at the next start.
+ */
+import { assert } from '../assert.js';
+import type { NativeIO } from '../native/native-io.js';
+import type { WriteStrategyFactory } from '../strategy/write-strategy.js';
+import { MappedFile } from './mapped-file.js';
+
+export interface AllocateMappedFileServiceParams {
+  native: NativeIO;
+  directory: string;
+  fileSizeBytes: number;
+  strategyFactory: WriteStrategyFactory;
+  /** Pre-fault prepared segments (RocketMQ warmMapedFileEnable). */
+  warm: boolean;
+}
+
+interface Allocation {
+  fileFromOffset: number;
+  /** Set once the file exists and is mapped. */
+  file: MappedFile | undefined;
+  /** Resolves when the file exists and is mapped; rejects with the creation error. */
+  created: Promise<MappedFile>;
+  /** Resolves when created and (if asked) warmed. */
+  done: Promise<MappedFile | undefined>;
+  warmed: boolean;
+  startedAt: number;
+}
+
+/** At most this many segments are prepared ahead at once. */
+const PREPARED_MAX = 2;
+
+export class AllocateMappedFileService {
+  private readonly params: AllocateMappedFileServiceParams;
+  private readonly pending = new Map<number, Allocation>();
+  private stalls = 0;
+  private lastAllocationMillis = 0;
+  private stopped = false;
+
+  constructor(params: AllocateMappedFileServiceParams) {
+    this.params = params;
+  }
+
+  /** Rolls that found no ready segment. */
+  get allocationStalls(): number {
+    return this.stalls;
+  }
+
+  /** Milliseconds the last completed background allocation took (create + warm). */
+  get lastAllocationMs(): number {
+    return this.lastAllocationMillis;
+  }
+
+  /** Segments prepared and not yet taken. */
+  get preparedCount(): number {
+    return this.pending.size;
+  }
+
+  /** Starts preparing the segment at `fileFromOffset` in the background (idempotent). */
+  prepare(fileFromOffset: number): void {
+    if (this.stopped || this.pending.has(fileFromOffset)) return;
+    assert(this.pending.size < PREPARED_MAX, `at most ${PREPARED_MAX} segments prepared ahead`);
+    const created = MappedFile.create({ ...this.params, fileFromOffset });
+    const allocation: Allocation = { fileFromOffset, file: undefined, created, done: created, warmed: false, startedAt: performance.now() };
+    allocation.done = (async () => {
+      const file = await created.catch(() => undefined);
+      if (file === undefined) return undefined;
+      allocation.file = file;
+      if (this.params.warm && !this.stopped) {
+        try {
+          await file.warm();
+        } catch {
+          // Warming is an optimisation: a refused pre-fault leaves a usable segment.
+        }
+      }
+      allocation.warmed = true;
+      this.lastAllocationMillis = performance.now() - allocation.startedAt;
+      return file;
+    })();
+    // A failure is reported to whoever takes the segment; keep it from being "unhandled" meanwhile.
+    created.catch(() => undefined);
+    this.pending.set(fileFromOffset, allocation);
+  }
+
+  /**
+   * Hands over the segment at `fileFromOffset`: synchronously when it is at
+   * least created, otherwise a Promise (a stall). Errors of the background
+   * creation (ERR_DISK_FULL...) surface here. `countStall` is false for a
+   * store's very first segment, which nothing could have prepared.
+   */
+  take(fileFromOffset: number, countStall = true): MappedFile | Promise<MappedFile> {
+    const allocation = this.pending.get(fileFromOffset);
+    if (allocation?.file !== undefined) {
+      this.pending.delete(fileFromOffset);
+      if (!allocation.warmed && countStall) this.stalls += 1;
+      return allocation.file;
+    }
+    if (countStall) this.stalls += 1;
+    if (allocation !== undefined) {
+      this.pending.delete(fileFromOffset);
+      return allocation.created;
+    }
+    return MappedFile.create({ ...this.params, fileFromOffset });
+  }
+
+  /** Stops preparing, and deletes every prepared segment nobody took. */
+  async shutdown(): Promise<void> {
+    this.stopped = true;
+    const leftovers = [...this.pending.values()];
+    this.pending.clear();
+    for (const allocation of leftovers) {
+      const file = await allocation.done;
+      await file?.destroy();
+    }
+  }
+}
