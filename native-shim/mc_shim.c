@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -35,8 +36,15 @@ static __thread int background_priority_set = 0;
 static void lower_thread_priority(void) {
   if (background_priority_set) return;
   background_priority_set = 1;
-  setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+  setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 }
+
+/* Long calls are made in slices. This kernel kind runs PREEMPT_NONE: a
+ * thread inside one 1 GiB pwrite or msync is not preempted until it returns
+ * to user space, so on a 2-core machine the event loop could wait tens of ms
+ * for a CPU. Returning between slices is a preemption point, and madvise
+ * drops the mmap lock between slices. */
+#define MC_SLICE_BYTES ((int64_t)4 << 20)
 
 int mc_abi_version(void) { return MC_SHIM_ABI_VERSION; }
 
@@ -65,7 +73,11 @@ int mc_msync(void *base, int64_t offset, int64_t len) {
   lower_thread_priority();
   if (len <= 0) return 0;
   page_range(base, offset, len, &start, &length);
-  return msync(start, length, MS_SYNC) == 0 ? 0 : -errno;
+  for (size_t at = 0; at < length; at += (size_t)MC_SLICE_BYTES) {
+    size_t piece = length - at < (size_t)MC_SLICE_BYTES ? length - at : (size_t)MC_SLICE_BYTES;
+    if (msync(start + at, piece, MS_SYNC) != 0) return -errno;
+  }
+  return 0;
 }
 
 int mc_madvise(void *base, int64_t offset, int64_t len, int advice) {
@@ -80,16 +92,19 @@ int mc_populate_write(void *base, int64_t offset, int64_t len) {
   lower_thread_priority();
   if (len <= 0) return 0;
   page_range(base, offset, len, &start, &length);
-  int rc;
-  do { rc = madvise(start, length, MADV_POPULATE_WRITE); } while (rc != 0 && errno == EINTR);
-  if (rc == 0) return 0;
-  if (errno != EINVAL) return -errno;
-  /* Older kernel: fault each page in for writing without changing it. The
-   * volatile access keeps the compiler from dropping the read-write pair. */
-  int64_t page = page_size();
-  for (size_t at = 0; at < length; at += (size_t)page) {
-    volatile char *p = start + at;
-    *p = *p;
+  for (size_t at = 0; at < length; at += (size_t)MC_SLICE_BYTES) {
+    size_t piece = length - at < (size_t)MC_SLICE_BYTES ? length - at : (size_t)MC_SLICE_BYTES;
+    int rc;
+    do { rc = madvise(start + at, piece, MADV_POPULATE_WRITE); } while (rc != 0 && errno == EINTR);
+    if (rc == 0) continue;
+    if (errno != EINVAL) return -errno;
+    /* Older kernel: fault each page in for writing without changing it. The
+     * volatile access keeps the compiler from dropping the read-write pair. */
+    int64_t page = page_size();
+    for (size_t p = at; p < at + piece; p += (size_t)page) {
+      volatile char *byte = start + p;
+      *byte = *byte;
+    }
   }
   return 0;
 }
@@ -112,7 +127,8 @@ int mc_pwrite(int fd, const void *base, int64_t offset, int64_t len, int64_t fil
   lower_thread_priority();
   const char *from = (const char *)base + offset;
   while (len > 0) {
-    ssize_t n = pwrite(fd, from, (size_t)len, (off_t)file_offset);
+    size_t piece = len < MC_SLICE_BYTES ? (size_t)len : (size_t)MC_SLICE_BYTES;
+    ssize_t n = pwrite(fd, from, piece, (off_t)file_offset);
     if (n < 0) {
       if (errno == EINTR) continue;
       return -errno;

@@ -14,13 +14,20 @@ export interface NativeIO {
   /** System page size in bytes (4096 on x86-64 Linux). */
   readonly pageSize: number;
 
-  /** Opens a file read-write; `create` makes it when missing. Returns the fd. */
-  openFile(path: string, create: boolean): number;
-  closeFile(fd: number): void;
+  /**
+   * File metadata calls run on the libuv pool too: under heavy writeback an
+   * open(O_CREAT), ftruncate or unlink can wait tens of ms on the file
+   * system's journal, and that wait must not land on the event loop.
+   */
+  /** Opens a file read-write; `create` makes it when missing. Resolves with the fd. */
+  openFile(path: string, create: boolean): Promise<number>;
+  closeFile(fd: number): Promise<void>;
   /** Current size of the file in bytes. */
-  fileSize(fd: number): number;
+  fileSize(fd: number): Promise<number>;
   /** Sets the file's size (sparse growth). */
-  truncate(fd: number, sizeBytes: number): void;
+  truncate(fd: number, sizeBytes: number): Promise<void>;
+  /** Deletes a file. */
+  unlink(path: string): Promise<void>;
 
   /** Maps a whole file MAP_SHARED read-write. The Buffer is the mapping. */
   mapShared(fd: number, sizeBytes: number): Buffer;

@@ -4,7 +4,8 @@
  * mmap-io or fs does not do, or does only on the JS thread.
  */
 import { createRequire } from 'node:module';
-import { closeSync, constants as fsConstants, fstatSync, ftruncateSync, openSync } from 'node:fs';
+import { close, constants as fsConstants, fstat, ftruncate, open, unlink } from 'node:fs';
+import { promisify } from 'node:util';
 import { constants as osConstants } from 'node:os';
 import { assert } from '../assert.js';
 import { CommitLogError } from '../errors.js';
@@ -13,6 +14,13 @@ import type { Advice, NativeIO } from './native-io.js';
 import { callAsync, shim } from './shim.js';
 
 const require = createRequire(import.meta.url);
+
+// Callback fs on numeric descriptors, as promises (fs/promises only offers FileHandles).
+const openAsync = promisify(open);
+const closeAsync = promisify(close);
+const fstatAsync = promisify(fstat);
+const ftruncateAsync = promisify(ftruncate);
+const unlinkAsync = promisify(unlink);
 
 interface MmapIo {
   map(size: number, protection: number, flags: number, fd: number, offset?: number, advise?: number): Buffer;
@@ -70,36 +78,44 @@ export class RealNativeIO implements NativeIO {
     assert(this.pageSize === Number(shim().mc_page_size()), 'mmap-io and the shim agree on the page size');
   }
 
-  openFile(path: string, create: boolean): number {
+  async openFile(path: string, create: boolean): Promise<number> {
     const flags = fsConstants.O_RDWR | (create ? fsConstants.O_CREAT : 0);
     try {
-      return openSync(path, flags, 0o644);
+      return await openAsync(path, flags, 0o644);
     } catch (err) {
       throw fsError(err, 'open', path);
     }
   }
 
-  closeFile(fd: number): void {
+  async closeFile(fd: number): Promise<void> {
     try {
-      closeSync(fd);
+      await closeAsync(fd);
     } catch (err) {
       throw fsError(err, 'close');
     }
   }
 
-  fileSize(fd: number): number {
+  async fileSize(fd: number): Promise<number> {
     try {
-      return fstatSync(fd).size;
+      return (await fstatAsync(fd)).size;
     } catch (err) {
       throw fsError(err, 'fstat');
     }
   }
 
-  truncate(fd: number, sizeBytes: number): void {
+  async truncate(fd: number, sizeBytes: number): Promise<void> {
     try {
-      ftruncateSync(fd, sizeBytes);
+      await ftruncateAsync(fd, sizeBytes);
     } catch (err) {
       throw fsError(err, 'ftruncate');
+    }
+  }
+
+  async unlink(path: string): Promise<void> {
+    try {
+      await unlinkAsync(path);
+    } catch (err) {
+      throw fsError(err, 'unlink', path);
     }
   }
 

@@ -7,7 +7,7 @@
  * one segment. `flushedWhere` / `committedWhere` are physical offsets: all
  * bytes before them are flushed / committed.
  */
-import { readdirSync, statSync, unlinkSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from '../assert.js';
 import { CommitLogError } from '../errors.js';
@@ -59,7 +59,7 @@ export class MappedFileQueue {
    * starts with all positions at its end; recovery moves the tail back with
    * `truncateDirtyFiles`.
    */
-  load(): void {
+  async load(): Promise<void> {
     assert(this.files.length === 0, 'load runs once, on an empty queue');
     let names: string[];
     try {
@@ -77,7 +77,7 @@ export class MappedFileQueue {
         const path = join(this.directory, name);
         const size = statSync(path).size;
         if (size === 0 && index === segments.length - 1) {
-          unlinkSync(path); // created but never sized: holds nothing
+          await this.native.unlink(path); // created but never sized: holds nothing
           continue;
         }
         if (size !== this.fileSizeBytes) {
@@ -90,12 +90,12 @@ export class MappedFileQueue {
         if (previous !== undefined && previous.fileFromOffset + this.fileSizeBytes !== offset) {
           throw new CommitLogError('ERR_SEGMENT_INVALID', `gap before segment ${path}: the previous segment ends at ${previous.fileFromOffset + this.fileSizeBytes}`, { path });
         }
-        const file = MappedFile.open({ native: this.native, directory: this.directory, fileFromOffset: offset, fileSizeBytes: this.fileSizeBytes, strategyFactory: this.strategyFactory });
+        const file = await MappedFile.open({ native: this.native, directory: this.directory, fileFromOffset: offset, fileSizeBytes: this.fileSizeBytes, strategyFactory: this.strategyFactory });
         file.storeTimestamp = statSync(path).mtimeMs;
         this.files.push(file);
       }
     } catch (err) {
-      for (const file of this.files.splice(0)) void file.close();
+      for (const file of this.files.splice(0)) await file.close();
       if (err instanceof CommitLogError) throw err;
       throw fsError(err, 'stat', this.directory);
     }

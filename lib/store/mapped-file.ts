@@ -15,13 +15,11 @@
  * deterministically. A released mapping is replaced by anonymous zero pages,
  * so a stale Buffer reads zeros rather than crashing the process.
  */
-import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from '../assert.js';
 import { OS_PAGE_SIZE_BYTES } from '../constants.js';
 import { CommitLogError } from '../errors.js';
 import { segmentFileName } from '../format/segment-name.js';
-import { fsError } from '../native/errno.js';
 import type { NativeIO } from '../native/native-io.js';
 import type { WriteStrategy, WriteStrategyFactory } from '../strategy/write-strategy.js';
 
@@ -35,6 +33,9 @@ export interface MappedFileParams {
 }
 
 type State = 'open' | 'closing' | 'closed';
+
+/** Bytes pre-faulted per native call while warming. */
+const WARM_SLICE_BYTES = 64 * 1024 * 1024;
 
 /** How long close/destroy wait for readers that still hold the segment before releasing it anyway. */
 const READER_DRAIN_DEADLINE_MS = 1_000;
@@ -84,20 +85,22 @@ export class MappedFile {
   static async create(params: MappedFileParams): Promise<MappedFile> {
     checkGeometry(params);
     const path = join(params.directory, segmentFileName(params.fileFromOffset));
-    const fd = params.native.openFile(path, true);
+    const fd = await params.native.openFile(path, true);
     try {
-      const existing = params.native.fileSize(fd);
+      const existing = await params.native.fileSize(fd);
       if (existing !== 0) {
         throw new CommitLogError('ERR_SEGMENT_INVALID', `segment ${path} already exists with ${existing} bytes`, { path });
       }
-      params.native.truncate(fd, params.fileSizeBytes);
+      await params.native.truncate(fd, params.fileSizeBytes);
       await params.native.fallocate(fd, 0, params.fileSizeBytes);
       const file = new MappedFile(params, fd, params.native.mapShared(fd, params.fileSizeBytes));
       file.storeTimestamp = Date.now();
       return file;
     } catch (err) {
-      params.native.closeFile(fd);
-      if (!(err instanceof CommitLogError && err.code === 'ERR_SEGMENT_INVALID')) unlinkQuietly(path);
+      await params.native.closeFile(fd);
+      if (!(err instanceof CommitLogError && err.code === 'ERR_SEGMENT_INVALID')) {
+        await params.native.unlink(path).catch(() => undefined); // best effort: it held nothing yet
+      }
       throw err;
     }
   }
@@ -107,12 +110,12 @@ export class MappedFile {
    * of it is taken as written and durable); recovery then moves them back
    * with `resetPositions`. A file of the wrong size is ERR_SEGMENT_INVALID.
    */
-  static open(params: MappedFileParams): MappedFile {
+  static async open(params: MappedFileParams): Promise<MappedFile> {
     checkGeometry(params);
     const path = join(params.directory, segmentFileName(params.fileFromOffset));
-    const fd = params.native.openFile(path, false);
+    const fd = await params.native.openFile(path, false);
     try {
-      const size = params.native.fileSize(fd);
+      const size = await params.native.fileSize(fd);
       if (size !== params.fileSizeBytes) {
         throw new CommitLogError('ERR_SEGMENT_INVALID', `segment ${path} has ${size} bytes, expected ${params.fileSizeBytes}`, { path });
       }
@@ -120,7 +123,7 @@ export class MappedFile {
       file.wrote = file.committed = file.flushed = params.fileSizeBytes;
       return file;
     } catch (err) {
-      params.native.closeFile(fd);
+      await params.native.closeFile(fd);
       throw err;
     }
   }
@@ -280,8 +283,12 @@ export class MappedFile {
     while (this.flushInFlight !== undefined) await this.flushInFlight;
     this.checkOpen();
     const from = this.flushed;
-    const to = this.committedPosition;
+    let to = this.committedPosition;
     if (!this.qualifies(from, to, leastPages)) return from;
+    // A background (least-pages) flush stops at the last whole page: flushing
+    // the page the writer is still filling would make its next write fault on
+    // a just-cleaned page and wait on the file system's journal.
+    if (leastPages > 0 && !this.isFull) to -= to % OS_PAGE_SIZE_BYTES;
     const run = this.strategy.flush(from, to).then(() => {
       this.flushed = to;
       this.checkPositions();
@@ -307,7 +314,10 @@ export class MappedFile {
     if (this.strategy.commitsOnWrite) {
       this.readers += 1; // an I/O reader: keeps the mapping alive while the kernel faults it in
       try {
-        await this.native.populateWrite(this.mapping, this.wrote, this.fileSizeBytes - this.wrote);
+        // In slices, so a close stops it early (the shim slices further for preemption).
+        for (let position = this.wrote; position < this.fileSizeBytes && this.state === 'open'; position += WARM_SLICE_BYTES) {
+          await this.native.populateWrite(this.mapping, position, Math.min(WARM_SLICE_BYTES, this.fileSizeBytes - position));
+        }
       } finally {
         this.releaseReader();
       }
@@ -419,15 +429,9 @@ export class MappedFile {
     // Readers still holding past the deadline see zeros from here on; they cannot crash.
     this.native.releaseMapping(this.mapping);
     this.strategy.release();
-    this.native.closeFile(this.fd);
     this.state = 'closed';
-    if (unlink) {
-      try {
-        unlinkSync(this.path);
-      } catch (err) {
-        throw fsError(err, 'unlink', this.path);
-      }
-    }
+    await this.native.closeFile(this.fd);
+    if (unlink) await this.native.unlink(this.path);
   }
 
   private checkOpen(): void {
@@ -449,13 +453,5 @@ function checkGeometry(params: MappedFileParams): void {
   }
   if (!Number.isSafeInteger(params.fileSizeBytes) || params.fileSizeBytes <= 0 || params.fileSizeBytes % params.native.pageSize !== 0) {
     throw new CommitLogError('ERR_INVALID_ARGUMENT', `fileSizeBytes ${params.fileSizeBytes} must be a positive multiple of the page size`);
-  }
-}
-
-function unlinkQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // Best effort: the create failed before the file held anything.
   }
 }

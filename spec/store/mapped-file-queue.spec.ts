@@ -129,6 +129,8 @@ describe.each<WriteMode>(['mapped', 'direct'])('MappedFileQueue (%s)', (mode) =>
     await queue.commit(0);
     expect(await queue.flush(3)).toBe(false);
     expect(await queue.flush(2)).toBe(true);
+    expect(queue.flushedWhere).toBe(8192); // whole pages only
+    expect(await queue.flush(0)).toBe(true);
     expect(queue.flushedWhere).toBe(8300);
   });
 
@@ -143,7 +145,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('MappedFileQueue (%s)', (mode) =>
     expect(readdirSync(dir.path).sort()).toEqual([0, 1, 2, 3].map((i) => segmentFileName(i * SEGMENT)));
 
     const queue = await makeQueue();
-    queue.load();
+    await queue.load();
     expect(queue.segmentCount).toBe(4);
     await queue.truncateDirtyFiles(end); // what recovery decides
     expect(queue.maxWroteOffset).toBe(end);
@@ -165,7 +167,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('MappedFileQueue (%s)', (mode) =>
     writeFileSync(join(dir.path, segmentFileName(2 * SEGMENT)), Buffer.alloc(0)); // created, never sized
 
     const queue = await makeQueue();
-    queue.load();
+    await queue.load();
     expect(existsSync(join(dir.path, segmentFileName(2 * SEGMENT)))).toBe(false);
     expect(queue.segmentCount).toBe(2);
     await queue.truncateDirtyFiles(end);
@@ -278,7 +280,7 @@ describe('MappedFileQueue load errors', () => {
   it('ignores files that are not segments and starts empty', async () => {
     writeFileSync(join(dir.path, 'notes.txt'), 'hello');
     const q = queue();
-    q.load();
+    await q.load();
     expect(q.segmentCount).toBe(0);
     expect(q.maxWroteOffset).toBe(0);
     const file = await q.lastMappedFileForAppend(5 * SEGMENT + 10);
