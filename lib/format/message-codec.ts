@@ -168,6 +168,8 @@ export interface PreparedMessage {
   readonly reconsumeTimes: number;
   readonly preparedTransactionOffset: number;
   readonly body: Uint8Array;
+  /** The topic as given (the store keys its queue offsets by it). */
+  readonly topic: string;
   readonly topicBytes: Uint8Array;
   /** The user's properties as text, without the record CRC property. */
   readonly propertiesText: string;
@@ -299,6 +301,7 @@ export function prepareMessage(message: MessageInput, maxMessageSize: number): P
     reconsumeTimes,
     preparedTransactionOffset,
     body,
+    topic: message.topic,
     topicBytes,
     propertiesText,
     propertiesByteLength,

@@ -1,0 +1,714 @@
+/**
+ * CommitLog: the engine users embed. One directory of segments, one writer
+ * process, RocketMQ's message layout, a flush policy per store.
+ *
+ *   const log = await CommitLog.open({ storePathCommitLog: dir, flushDiskType: 'SYNC_FLUSH' });
+ *   const { physicalOffset } = await log.append({ topic: 't', body: Buffer.from('hi') });
+ *   const message = log.read(physicalOffset);
+ *   for await (const m of log.scan()) { ... }
+ *   await log.close();
+ *
+ * When an append resolves:
+ * - SYNC_FLUSH: once the message is durable (group commit), or with status
+ *   FLUSH_DISK_TIMEOUT after syncFlushTimeout;
+ * - ASYNC_FLUSH: once the message is readable (at once in mapped mode;
+ *   after the next commit in direct mode, which an append triggers).
+ * A flush or commit that fails poisons the store: pending and later appends
+ * reject with ERR_STORE_POISONED, whose `cause` is the original error, and
+ * nothing unflushed is ever acknowledged as durable.
+ */
+import { mkdirSync, statSync } from 'node:fs';
+import { assert } from './assert.js';
+import { resolveOptions, type FlushDiskType, type Options, type OptionsInput, type WriteMode } from './config.js';
+import { CommitLogError } from './errors.js';
+import {
+  BLANK_MAGIC_CODE,
+  MAGIC_CODE_OFFSET,
+  MESSAGE_MAGIC_CODE_V1,
+  MESSAGE_MAGIC_CODE_V2,
+} from './format/message-layout.js';
+import {
+  decodeRecord,
+  encodeBlank,
+  encodeMessage,
+  messageFitsInSegment,
+  prepareMessage,
+  type MessageInput,
+  type PreparedMessage,
+  type StoredMessage,
+} from './format/message-codec.js';
+import { queueKey } from './format/topic-queue-table-codec.js';
+import { CommitRealTimeService } from './flush/commit-real-time-service.js';
+import { FlushRealTimeService } from './flush/flush-real-time-service.js';
+import { GroupCommitService } from './flush/group-commit-service.js';
+import { ServiceLoop } from './flush/service-loop.js';
+import type { NativeIO } from './native/native-io.js';
+import { realNativeIO } from './native/real-native-io.js';
+import { recover, type CorruptionReport, type RecoveryResult } from './recovery/recover.js';
+import { abortMarkerExists, createAbortMarker, removeAbortMarker } from './store/abort-marker.js';
+import type { MappedFile } from './store/mapped-file.js';
+import { MappedFileQueue } from './store/mapped-file-queue.js';
+import { readCheckpoint, readTopicQueueTable, StoreCheckpoint } from './store/store-checkpoint.js';
+import { StoreLock } from './store/store-lock.js';
+import { TransientStorePool } from './store/transient-store-pool.js';
+import { writeStrategyFactory } from './strategy/index.js';
+
+export type AppendStatus = 'PUT_OK' | 'FLUSH_DISK_TIMEOUT';
+
+export interface AppendResult {
+  status: AppendStatus;
+  /** Global offset of the record: pass it to read(). */
+  physicalOffset: number;
+  /** Record size in bytes. */
+  size: number;
+  storeTimestamp: number;
+  /** Position of the message in its (topic, queueId): 0, 1, 2, ... */
+  queueOffset: number;
+}
+
+export interface BatchAppendResult {
+  status: AppendStatus;
+  storeTimestamp: number;
+  /** One entry per message, in order. */
+  messages: Array<{ physicalOffset: number; size: number; queueOffset: number }>;
+}
+
+export interface CommitLogOpenOptions extends OptionsInput {
+  /** Told about durable data recovery had to drop (offset, bytes, reason). Default: ignore. */
+  onCorruption?: (report: CorruptionReport) => void;
+  /** The system-call layer; tests pass a fault-injecting twin. Default: the real one. */
+  native?: NativeIO;
+}
+
+export interface ScanOptions {
+  /** First offset (a message start, or a segment start); default the min offset. */
+  from?: number;
+  /** Stop before this offset; default the readable end when the scan starts. */
+  to?: number;
+  /** Check both CRCs of every record (default true). */
+  verify?: boolean;
+}
+
+export interface TailOptions {
+  from?: number;
+  verify?: boolean;
+  /** Ends the iteration when aborted. */
+  signal?: AbortSignal;
+}
+
+/** Messages decoded per segment visit in scan/tail, so no segment is held across a yield. */
+const SCAN_BATCH_MAX = 256;
+
+export class CommitLog {
+  readonly options: Readonly<Options>;
+  /** What start-up recovery found. */
+  readonly recovery: RecoveryResult;
+
+  private readonly native: NativeIO;
+  private readonly queue: MappedFileQueue;
+  private readonly pool: TransientStorePool | undefined;
+  private readonly lock: StoreLock;
+  private readonly checkpoint: StoreCheckpoint;
+  private readonly nextQueueOffsets: Map<string, number>;
+  private readonly groupCommit: GroupCommitService | undefined;
+  private readonly flusher: FlushRealTimeService | undefined;
+  private readonly committer: CommitRealTimeService | undefined;
+  private readonly checkpointer: ServiceLoop;
+  private lastStoreTimestamp: number;
+  private stallGate: Promise<void> | undefined;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private poison: CommitLogError | undefined;
+  private checkpointChain: Promise<void> = Promise.resolve();
+  private confirmedListeners: Array<() => void> = [];
+
+  private constructor(parts: {
+    options: Readonly<Options>;
+    native: NativeIO;
+    queue: MappedFileQueue;
+    pool: TransientStorePool | undefined;
+    lock: StoreLock;
+    checkpoint: StoreCheckpoint;
+    recovery: RecoveryResult;
+  }) {
+    this.options = parts.options;
+    this.native = parts.native;
+    this.queue = parts.queue;
+    this.pool = parts.pool;
+    this.lock = parts.lock;
+    this.checkpoint = parts.checkpoint;
+    this.recovery = parts.recovery;
+    this.nextQueueOffsets = parts.recovery.nextQueueOffsets;
+    this.lastStoreTimestamp = parts.recovery.lastStoreTimestamp;
+    const onError = (err: unknown) => this.poisonWith(err);
+    const direct = this.options.writeMode === 'direct';
+    if (this.options.flushDiskType === 'SYNC_FLUSH') {
+      this.groupCommit = new GroupCommitService({
+        queue: this.queue,
+        commitBeforeFlush: direct,
+        syncFlushTimeoutMs: this.options.syncFlushTimeout,
+        onFlushed: () => this.afterFlush(),
+        onError,
+      });
+    } else {
+      this.flusher = new FlushRealTimeService({
+        queue: this.queue,
+        flushIntervalMs: this.options.flushIntervalCommitLog,
+        flushLeastPages: this.options.flushCommitLogLeastPages,
+        flushThoroughIntervalMs: this.options.flushCommitLogThoroughInterval,
+        onFlushed: () => this.afterFlush(),
+        onError,
+      });
+    }
+    if (direct) {
+      this.committer = new CommitRealTimeService({
+        queue: this.queue,
+        commitIntervalMs: this.options.commitIntervalCommitLog,
+        commitLeastPages: this.options.commitCommitLogLeastPages,
+        commitThoroughIntervalMs: this.options.commitCommitLogThoroughInterval,
+        onCommitted: () => {
+          this.flusher?.wakeup();
+          this.notifyConfirmed();
+        },
+        onError,
+      });
+    }
+    this.checkpointer = new ServiceLoop(this.options.flushCommitLogThoroughInterval, () => this.thoroughCheckpoint(), onError);
+  }
+
+  // --- open -----------------------------------------------------------------
+
+  /**
+   * Opens (creating if needed) the store in `storePathCommitLog`: validates
+   * the options, takes the directory lock (ERR_STORE_LOCKED when another
+   * holder exists), loads the segments, recovers, and starts the services.
+   */
+  static async open(input: CommitLogOpenOptions): Promise<CommitLog> {
+    if (input === null || typeof input !== 'object') {
+      throw new CommitLogError('ERR_INVALID_OPTION', `options must be an object, got ${String(input)}`);
+    }
+    const { onCorruption, native: nativeInput, ...rest } = input;
+    if (onCorruption !== undefined && typeof onCorruption !== 'function') {
+      throw new CommitLogError('ERR_INVALID_OPTION', 'options.onCorruption must be a function');
+    }
+    const options = resolveOptions(rest);
+    const native = nativeInput ?? realNativeIO();
+    const directory = options.storePathCommitLog;
+    makeStoreDirectory(directory);
+
+    const cleanups: Array<() => Promise<void> | void> = [];
+    try {
+      const lock = await StoreLock.acquire(native, directory);
+      cleanups.push(() => lock.release());
+      const abnormal = abortMarkerExists(directory);
+      const pool =
+        options.writeMode === 'direct'
+          ? await TransientStorePool.create({
+              native,
+              poolSize: options.transientStorePoolSize,
+              bufferSizeBytes: options.mappedFileSizeCommitLog,
+              lock: options.transientStorePoolLock,
+            })
+          : undefined;
+      if (pool) cleanups.push(() => pool.destroy());
+      const queue = new MappedFileQueue({
+        native,
+        directory,
+        fileSizeBytes: options.mappedFileSizeCommitLog,
+        strategyFactory: writeStrategyFactory({ mode: options.writeMode, ...(pool ? { pool } : {}) }),
+        warm: options.warmMapedFileEnable,
+      });
+      cleanups.push(() => queue.close());
+      await queue.load();
+      const recovery = await recover({
+        queue,
+        checkpoint: readCheckpoint(directory),
+        abnormal,
+        table: readTopicQueueTable(directory),
+        onCorruption: onCorruption ?? (() => undefined),
+      });
+      const checkpoint = await StoreCheckpoint.open(native, directory);
+      cleanups.push(() => checkpoint.close());
+      await checkpoint.write({ flushedOffset: recovery.endOffset, lastFlushStoreTimestamp: recovery.lastStoreTimestamp, writtenAt: Date.now() }, true);
+      await checkpoint.writeTopicQueueTable({ coveredOffset: recovery.endOffset, nextQueueOffsets: recovery.nextQueueOffsets });
+      await createAbortMarker(native, directory);
+      const log = new CommitLog({ options, native, queue, pool, lock, checkpoint, recovery });
+      log.start();
+      return log;
+    } catch (err) {
+      for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private start(): void {
+    this.groupCommit?.start();
+    this.flusher?.start();
+    this.committer?.start();
+    this.checkpointer.start();
+    this.queue.prepareNextSegment();
+  }
+
+  // --- offsets ----------------------------------------------------------------
+
+  get flushDiskType(): FlushDiskType {
+    return this.options.flushDiskType;
+  }
+
+  get writeMode(): WriteMode {
+    return this.options.writeMode;
+  }
+
+  /** Offset of the oldest byte still stored. */
+  get minOffset(): number {
+    return this.queue.minOffset;
+  }
+
+  /** Offset the next append goes to (the end of what is written). */
+  get maxOffset(): number {
+    return this.queue.maxWroteOffset;
+  }
+
+  /** Everything below this offset is readable. */
+  get committedOffset(): number {
+    return this.queue.maxReadableOffset;
+  }
+
+  /** Everything below this offset is durable. */
+  get flushedOffset(): number {
+    return this.queue.flushedWhere;
+  }
+
+  /**
+   * What a tailing reader may see: the flushed offset under SYNC_FLUSH (no
+   * reader sees a message a crash could take back), the readable end under
+   * ASYNC_FLUSH.
+   */
+  get confirmedOffset(): number {
+    return this.options.flushDiskType === 'SYNC_FLUSH' ? this.queue.flushedWhere : this.queue.maxReadableOffset;
+  }
+
+  /** Plain counters for monitoring. */
+  get stats() {
+    return {
+      segments: this.queue.segmentCount,
+      mappedBytes: this.queue.mappedBytes,
+      allocationStalls: this.queue.allocationStalls,
+      lastAllocationMs: this.queue.lastAllocationMs,
+      groupCommits: this.groupCommit?.groupCount ?? 0,
+      poolLockStatus: this.pool?.lockStatus,
+      poolAvailableBuffers: this.pool?.availableBufferCount,
+    };
+  }
+
+  // --- append -------------------------------------------------------------------
+
+  /** Appends one message; resolves per the flush policy (see the class comment). */
+  async append(message: MessageInput): Promise<AppendResult> {
+    this.checkWritable();
+    const prepared = prepareMessage(message, this.options.maxMessageSize);
+    const written = await this.write([prepared]);
+    const status = await this.settle(written.endOffset);
+    return {
+      status,
+      physicalOffset: written.physicalOffsets[0]!,
+      size: prepared.size,
+      storeTimestamp: written.storeTimestamp,
+      queueOffset: written.queueOffsets[0]!,
+    };
+  }
+
+  /**
+   * Appends many messages in order with one wait for the whole batch. Every
+   * message is validated before any is written: a bad one rejects the batch
+   * and stores nothing.
+   */
+  async appendBatch(messages: readonly MessageInput[]): Promise<BatchAppendResult> {
+    this.checkWritable();
+    if (!Array.isArray(messages) || messages.length === 0) {
+      throw new CommitLogError('ERR_INVALID_ARGUMENT', 'appendBatch needs a non-empty array of messages');
+    }
+    const prepared = messages.map((message) => prepareMessage(message, this.options.maxMessageSize));
+    const written = await this.write(prepared);
+    const status = await this.settle(written.endOffset);
+    return {
+      status,
+      storeTimestamp: written.storeTimestamp,
+      messages: prepared.map((p, index) => ({ physicalOffset: written.physicalOffsets[index]!, size: p.size, queueOffset: written.queueOffsets[index]! })),
+    };
+  }
+
+  /**
+   * Writes prepared records in call order. Synchronous unless a roll must
+   * wait for a segment or direct mode for a pool buffer; while one append
+   * waits, later ones queue behind it (the stall gate), so offsets follow
+   * the order of the calls.
+   */
+  private async write(prepared: readonly PreparedMessage[]): Promise<{ physicalOffsets: number[]; queueOffsets: number[]; storeTimestamp: number; endOffset: number }> {
+    while (this.stallGate !== undefined) await this.stallGate;
+    this.checkWritable();
+    let openGate: (() => void) | undefined;
+    try {
+      const storeTimestamp = this.nextStoreTimestamp();
+      const physicalOffsets = new Array<number>(prepared.length);
+      const queueOffsets = new Array<number>(prepared.length);
+      let endOffset = 0;
+      for (let index = 0; index < prepared.length; index += 1) {
+        const record = prepared[index]!;
+        let file = this.placeSync(record.size);
+        if (file === undefined) {
+          if (openGate === undefined) this.stallGate = new Promise<void>((resolve) => (openGate = resolve));
+          file = await this.placeAsync(record.size);
+          this.checkWritable();
+        }
+        const position = file.wrotePosition;
+        const physicalOffset = file.fileFromOffset + position;
+        const key = queueKey(record.topic, record.queueId);
+        const queueOffset = this.nextQueueOffsets.get(key) ?? 0;
+        encodeMessage(file.writeBuffer(), position, record, { physicalOffset, queueOffset, storeTimestamp });
+        file.advance(record.size);
+        file.storeTimestamp = storeTimestamp;
+        this.nextQueueOffsets.set(key, queueOffset + 1);
+        physicalOffsets[index] = physicalOffset;
+        queueOffsets[index] = queueOffset;
+        endOffset = physicalOffset + record.size;
+      }
+      if (this.confirmedListeners.length > 0 && this.options.flushDiskType === 'ASYNC_FLUSH') this.notifyConfirmed();
+      return { physicalOffsets, queueOffsets, storeTimestamp, endOffset };
+    } finally {
+      if (openGate !== undefined) {
+        this.stallGate = undefined;
+        openGate();
+      }
+    }
+  }
+
+  /**
+   * The segment a record of `size` bytes goes into, if it is at hand now:
+   * the last segment when the record fits (otherwise a blank record closes
+   * it and the next one is tried), with its write buffer available.
+   * Undefined when getting one means waiting.
+   */
+  private placeSync(size: number): MappedFile | undefined {
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const file = this.queue.lastMappedFileForAppend();
+      if (file instanceof Promise) return undefined;
+      if (!messageFitsInSegment(size, file.remainingBytes)) {
+        this.closeSegment(file);
+        continue;
+      }
+      try {
+        file.writeBuffer();
+      } catch (err) {
+        if (err instanceof CommitLogError && err.code === 'ERR_POOL_EXHAUSTED') return undefined;
+        throw err;
+      }
+      return file;
+    }
+    assert(false, 'a fresh segment fits any message (maxMessageSize + 8 ≤ segment size)');
+  }
+
+  /** Like placeSync, waiting for a segment to be created or a pool buffer to come back. */
+  private async placeAsync(size: number): Promise<MappedFile> {
+    for (let attempt = 0; ; attempt += 1) {
+      assert(attempt < 1_000_000, 'placement makes progress');
+      const file = await this.queue.lastMappedFileForAppend();
+      this.checkWritable();
+      if (!messageFitsInSegment(size, file.remainingBytes)) {
+        this.closeSegment(file);
+        continue;
+      }
+      try {
+        file.writeBuffer();
+        return file;
+      } catch (err) {
+        if (!(err instanceof CommitLogError && err.code === 'ERR_POOL_EXHAUSTED') || this.committer === undefined) throw err;
+        // Back-pressure: a buffer comes back when a full segment is committed.
+        await this.committer.waitCommitted(file.fileFromOffset);
+      }
+    }
+  }
+
+  /** Ends a segment with a blank record over the rest of it. */
+  private closeSegment(file: MappedFile): void {
+    const remaining = file.remainingBytes;
+    encodeBlank(file.writeBuffer(), file.wrotePosition, remaining);
+    file.advance(remaining);
+  }
+
+  private nextStoreTimestamp(): number {
+    const now = Date.now();
+    if (now > this.lastStoreTimestamp) this.lastStoreTimestamp = now;
+    return this.lastStoreTimestamp; // never goes backwards, whatever the wall clock does
+  }
+
+  /** Waits as the flush policy says an append must; returns its status. */
+  private async settle(endOffset: number): Promise<AppendStatus> {
+    if (this.groupCommit !== undefined) {
+      return (await this.groupCommit.waitDurable(endOffset)) === 'reached' ? 'PUT_OK' : 'FLUSH_DISK_TIMEOUT';
+    }
+    if (this.committer !== undefined) await this.committer.waitCommitted(endOffset);
+    return 'PUT_OK';
+  }
+
+  // --- read -------------------------------------------------------------------------
+
+  /** A decoded, verified copy of the message at `offset`. */
+  read(offset: number): StoredMessage {
+    return this.withMessage(offset, (message) => ({ ...message, body: Buffer.from(message.body) }));
+  }
+
+  /**
+   * Decodes the message at `offset` without copying its body and passes it
+   * to `use`; the body view is valid only until `use` returns (or its
+   * promise settles). Verified: a record failing its CRCs is ERR_CORRUPT.
+   */
+  withMessage<T>(offset: number, use: (message: StoredMessage) => T): T {
+    this.checkOpen();
+    if (!Number.isSafeInteger(offset) || offset < this.queue.minOffset || offset >= this.queue.maxReadableOffset) {
+      throw new CommitLogError('ERR_BAD_OFFSET', `offset ${offset} is outside the readable [${this.queue.minOffset}, ${this.queue.maxReadableOffset})`);
+    }
+    const file = this.queue.findMappedFileByOffset(offset);
+    if (file === undefined || !file.hold()) throw new CommitLogError('ERR_BAD_OFFSET', `no segment holds offset ${offset}`);
+    let release = true;
+    try {
+      const view = file.readableView();
+      const position = offset - file.fileFromOffset;
+      const decoded = decodeRecord(view, position, view.length, { verify: true, copy: false, expectedPhysicalOffset: offset });
+      if (decoded.kind !== 'message') throw notAMessage(view, position, offset, decoded);
+      const result = use(decoded.message);
+      if (result instanceof Promise) {
+        release = false;
+        return result.finally(() => file.release()) as T;
+      }
+      return result;
+    } finally {
+      if (release) file.release();
+    }
+  }
+
+  /**
+   * The messages in [from, to) in order, verified. Segments are never held
+   * across a yield; a corrupt record throws ERR_CORRUPT with its offset.
+   */
+  async *scan(options: ScanOptions = {}): AsyncGenerator<StoredMessage> {
+    this.checkOpen();
+    const verify = options.verify ?? true;
+    const to = options.to ?? this.queue.maxReadableOffset;
+    let offset = options.from ?? this.queue.minOffset;
+    this.checkScanStart(offset);
+    while (offset < to) {
+      const batch = this.decodeBatch(offset, to, verify);
+      if (batch === undefined) return;
+      for (const message of batch.messages) yield message;
+      offset = batch.nextOffset;
+    }
+  }
+
+  /**
+   * Follows the log from `from` (default: the confirmed end), yielding each
+   * message once it is confirmed, never past `confirmedOffset`. Ends when
+   * the store closes or `signal` aborts.
+   */
+  async *tail(options: TailOptions = {}): AsyncGenerator<StoredMessage> {
+    this.checkOpen();
+    const verify = options.verify ?? true;
+    let offset = options.from ?? this.confirmedOffset;
+    this.checkScanStart(offset);
+    while (this.state === 'open' && !options.signal?.aborted) {
+      const confirmed = this.confirmedOffset;
+      if (offset < confirmed) {
+        const batch = this.decodeBatch(offset, confirmed, verify);
+        if (batch === undefined) return;
+        for (const message of batch.messages) yield message;
+        offset = batch.nextOffset;
+        continue;
+      }
+      await this.confirmedAdvance(options.signal);
+    }
+  }
+
+  private checkScanStart(offset: number): void {
+    if (!Number.isSafeInteger(offset) || offset < this.queue.minOffset || offset > this.queue.maxWroteOffset) {
+      throw new CommitLogError('ERR_BAD_OFFSET', `scan start ${offset} is outside [${this.queue.minOffset}, ${this.queue.maxWroteOffset}]`);
+    }
+  }
+
+  /** Decodes up to SCAN_BATCH_MAX copies from one segment, starting at `offset`, stopping before `to`. */
+  private decodeBatch(offset: number, to: number, verify: boolean): { messages: StoredMessage[]; nextOffset: number } | undefined {
+    this.checkOpen();
+    const file = this.queue.findMappedFileByOffset(offset);
+    if (file === undefined) throw new CommitLogError('ERR_BAD_OFFSET', `offset ${offset} is no longer stored (min ${this.queue.minOffset})`);
+    if (!file.hold()) return undefined;
+    try {
+      const view = file.readableView();
+      const limit = Math.min(view.length, to - file.fileFromOffset);
+      const messages: StoredMessage[] = [];
+      let position = offset - file.fileFromOffset;
+      while (position < limit && messages.length < SCAN_BATCH_MAX) {
+        const physicalOffset = file.fileFromOffset + position;
+        const decoded = decodeRecord(view, position, limit, { verify, copy: true, expectedPhysicalOffset: physicalOffset });
+        if (decoded.kind === 'message') {
+          messages.push(decoded.message);
+          position += decoded.size;
+        } else if (decoded.kind === 'blank') {
+          return { messages, nextOffset: file.fileFromOffset + file.fileSizeBytes };
+        } else if (decoded.kind === 'end') {
+          return messages.length > 0 ? { messages, nextOffset: physicalOffset } : undefined;
+        } else {
+          throw notAMessage(view, position, physicalOffset, decoded);
+        }
+      }
+      return { messages, nextOffset: file.fileFromOffset + position };
+    } finally {
+      file.release();
+    }
+  }
+
+  private confirmedAdvance(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.confirmedListeners.push(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private notifyConfirmed(): void {
+    const listeners = this.confirmedListeners;
+    if (listeners.length === 0) return;
+    this.confirmedListeners = [];
+    for (const listener of listeners) listener();
+  }
+
+  // --- flush and checkpoint ---------------------------------------------------------
+
+  /** Commits and flushes everything appended so far; resolves when it is durable. */
+  async flush(): Promise<void> {
+    this.checkWritable();
+    await this.queue.commit(0);
+    await this.queue.flush(0);
+    this.afterFlush();
+  }
+
+  /** After any flush: tail readers may move; the checkpoint records the new durable offset. */
+  private afterFlush(): void {
+    this.notifyConfirmed();
+    const fields = { flushedOffset: this.queue.flushedWhere, lastFlushStoreTimestamp: this.lastStoreTimestamp, writtenAt: Date.now() };
+    this.checkpointChain = this.checkpointChain
+      .then(() => this.checkpoint.write(fields, false))
+      .catch((err: unknown) => this.poisonWith(err));
+  }
+
+  /**
+   * Every flushCommitLogThoroughInterval: snapshot the queue offsets at the
+   * written end, flush past it, then persist the snapshot and a synced
+   * checkpoint. Recovery then replays at most one interval of records.
+   */
+  private async thoroughCheckpoint(): Promise<void> {
+    if (this.poison !== undefined || this.state !== 'open') return;
+    const coveredOffset = this.queue.maxWroteOffset;
+    const nextQueueOffsets = new Map(this.nextQueueOffsets);
+    const lastFlushStoreTimestamp = this.lastStoreTimestamp;
+    await this.queue.commit(0);
+    await this.queue.flush(0);
+    await this.checkpointChain;
+    await this.checkpoint.writeTopicQueueTable({ coveredOffset, nextQueueOffsets });
+    await this.checkpoint.write({ flushedOffset: this.queue.flushedWhere, lastFlushStoreTimestamp, writtenAt: Date.now() }, true);
+    this.notifyConfirmed();
+  }
+
+  // --- failure and close ---------------------------------------------------------------
+
+  private poisonWith(err: unknown): void {
+    if (this.poison !== undefined) return;
+    this.poison = new CommitLogError('ERR_STORE_POISONED', `the store stopped accepting writes after: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    this.groupCommit?.rejectAll(this.poison);
+    this.committer?.rejectAll(this.poison);
+    void this.groupCommit?.stop();
+    void this.flusher?.stop();
+    void this.committer?.stop();
+    void this.checkpointer.stop();
+  }
+
+  /** The error that stopped the store, if one did. */
+  get poisonedBy(): CommitLogError | undefined {
+    return this.poison;
+  }
+
+  /**
+   * Commits and flushes everything, writes a synced checkpoint and the queue
+   * offsets, removes the abort marker, and releases every resource. Pending
+   * appends settle first. A poisoned store closes without the final flush,
+   * keeping the abort marker so the next open verifies the tail.
+   */
+  async close(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    try {
+      while (this.stallGate !== undefined) await this.stallGate;
+      await this.groupCommit?.stop();
+      await this.flusher?.stop();
+      await this.committer?.stop();
+      await this.checkpointer.stop();
+      if (this.poison === undefined) {
+        try {
+          await this.queue.commit(0);
+          await this.queue.flush(0);
+          await this.checkpointChain;
+          const end = this.queue.maxWroteOffset;
+          assert(this.queue.flushedWhere === end, 'close flushed everything');
+          await this.checkpoint.writeTopicQueueTable({ coveredOffset: end, nextQueueOffsets: this.nextQueueOffsets });
+          await this.checkpoint.write({ flushedOffset: end, lastFlushStoreTimestamp: this.lastStoreTimestamp, writtenAt: Date.now() }, true);
+          await removeAbortMarker(this.native, this.options.storePathCommitLog);
+        } catch (err) {
+          this.poisonWith(err);
+        }
+      }
+      const closed = new CommitLogError('ERR_CLOSED', 'the store was closed before this append was durable');
+      this.groupCommit?.rejectAll(this.poison ?? closed);
+      this.committer?.rejectAll(this.poison ?? closed);
+      this.notifyConfirmed(); // tail readers see the state change and end
+    } finally {
+      this.state = 'closed';
+      await this.queue.close().catch(() => undefined);
+      this.pool?.destroy();
+      await this.checkpoint.close().catch(() => undefined);
+      await this.lock.release();
+    }
+    if (this.poison !== undefined) throw this.poison;
+  }
+
+  private checkOpen(): void {
+    if (this.state !== 'open') throw new CommitLogError('ERR_CLOSED', 'the store is closed');
+  }
+
+  private checkWritable(): void {
+    this.checkOpen();
+    if (this.poison !== undefined) throw this.poison;
+  }
+}
+
+/** Creates the store directory (and parents); ERR_STORE_DIR when the path is a file or cannot be made. */
+function makeStoreDirectory(directory: string): void {
+  try {
+    mkdirSync(directory, { recursive: true });
+  } catch (cause) {
+    throw new CommitLogError('ERR_STORE_DIR', `cannot create the store directory ${directory}`, { cause, path: directory });
+  }
+  if (!statSync(directory).isDirectory()) {
+    throw new CommitLogError('ERR_STORE_DIR', `${directory} is not a directory`, { path: directory });
+  }
+}
+
+/** The error for a read at an offset that does not decode as a message. */
+function notAMessage(view: Buffer, position: number, offset: number, decoded: { kind: string; reason?: string }): CommitLogError {
+  const magic = position + MAGIC_CODE_OFFSET + 4 <= view.length ? view.readUInt32BE(position + MAGIC_CODE_OFFSET) : 0;
+  const looksLikeRecord = magic === MESSAGE_MAGIC_CODE_V1 || magic === MESSAGE_MAGIC_CODE_V2;
+  if (looksLikeRecord && decoded.kind !== 'blank') {
+    return new CommitLogError('ERR_CORRUPT', `record at offset ${offset} is corrupt: ${decoded.reason ?? decoded.kind}`);
+  }
+  const what = magic === BLANK_MAGIC_CODE ? 'a blank record' : decoded.kind === 'end' ? 'no data' : 'not the start of a message';
+  return new CommitLogError('ERR_BAD_OFFSET', `offset ${offset} is ${what}`);
+}

@@ -1,0 +1,65 @@
+/**
+ * Direct write mode: the committer (RocketMQ's CommitRealTimeService). It
+ * copies new bytes from the pool buffers into the files every
+ * `commitIntervalMs` when at least `commitLeastPages` pages are new, every
+ * `commitThoroughIntervalMs` regardless, and right away when an append is
+ * waiting to become readable. Each commit that moved wakes the flusher.
+ */
+import type { MappedFileQueue } from '../store/mapped-file-queue.js';
+import { OffsetWaiters, type WaitOutcome } from './offset-waiters.js';
+import { ServiceLoop } from './service-loop.js';
+
+export interface CommitRealTimeServiceParams {
+  queue: MappedFileQueue;
+  commitIntervalMs: number;
+  commitLeastPages: number;
+  commitThoroughIntervalMs: number;
+  /** Called after each commit that moved the committed offset. */
+  onCommitted(): void;
+  onError(err: unknown): void;
+}
+
+export class CommitRealTimeService {
+  private readonly loop: ServiceLoop;
+  private readonly waiters = new OffsetWaiters(Infinity);
+  private lastThoroughMs = performance.now();
+
+  constructor(private readonly params: CommitRealTimeServiceParams) {
+    this.loop = new ServiceLoop(params.commitIntervalMs, () => this.step(), params.onError);
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  /** Resolves once the log is committed (readable) up to `endOffset`. */
+  waitCommitted(endOffset: number): Promise<WaitOutcome> {
+    if (this.params.queue.committedWhere >= endOffset) return Promise.resolve('reached');
+    const waiting = this.waiters.wait(endOffset);
+    this.loop.wakeup();
+    return waiting;
+  }
+
+  wakeup(): void {
+    this.loop.wakeup();
+  }
+
+  private async step(): Promise<void> {
+    const now = performance.now();
+    const thorough = now - this.lastThoroughMs >= this.params.commitThoroughIntervalMs;
+    if (thorough) this.lastThoroughMs = now;
+    const urgent = this.waiters.size > 0;
+    const moved = await this.params.queue.commit(thorough || urgent ? 0 : this.params.commitLeastPages);
+    this.waiters.reached(this.params.queue.committedWhere);
+    if (moved) this.params.onCommitted();
+    if (this.waiters.size > 0) this.loop.wakeup();
+  }
+
+  rejectAll(err: unknown): void {
+    this.waiters.rejectAll(err);
+  }
+
+  async stop(): Promise<void> {
+    await this.loop.stop();
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * SYNC_FLUSH: group commit (RocketMQ's GroupCommitService). An append waits
+ * until the log is durable past its end; one flush serves every append
+ * waiting when it starts, and appends arriving during a flush share the
+ * next one. An append whose flush takes longer than `syncFlushTimeoutMs`
+ * settles with FLUSH_DISK_TIMEOUT (the message is written, its durability
+ * unknown to the caller); it is still flushed.
+ */
+import type { MappedFileQueue } from '../store/mapped-file-queue.js';
+import { OffsetWaiters, type WaitOutcome } from './offset-waiters.js';
+import { ServiceLoop } from './service-loop.js';
+
+export interface GroupCommitServiceParams {
+  queue: MappedFileQueue;
+  /** Direct mode: commit (pwrite) before each flush. */
+  commitBeforeFlush: boolean;
+  syncFlushTimeoutMs: number;
+  /** Called after each flush that moved the flushed offset. */
+  onFlushed(): void;
+  onError(err: unknown): void;
+}
+
+/** Heartbeat of an idle group commit service; work normally arrives by wakeup(). */
+const IDLE_INTERVAL_MS = 1_000;
+
+export class GroupCommitService {
+  private readonly waiters: OffsetWaiters;
+  private readonly loop: ServiceLoop;
+  private groups = 0;
+
+  constructor(private readonly params: GroupCommitServiceParams) {
+    this.waiters = new OffsetWaiters(params.syncFlushTimeoutMs);
+    this.loop = new ServiceLoop(IDLE_INTERVAL_MS, () => this.step(), params.onError);
+  }
+
+  /** Flushes run so far (each one a group). */
+  get groupCount(): number {
+    return this.groups;
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  /** Resolves 'reached' once the log is durable up to `endOffset`, or 'timeout'. */
+  waitDurable(endOffset: number): Promise<WaitOutcome> {
+    if (this.params.queue.flushedWhere >= endOffset) return Promise.resolve('reached');
+    const waiting = this.waiters.wait(endOffset);
+    this.loop.wakeup();
+    return waiting;
+  }
+
+  private async step(): Promise<void> {
+    if (this.waiters.size === 0) return;
+    const { queue } = this.params;
+    if (this.params.commitBeforeFlush) await queue.commit(0);
+    const moved = await queue.flush(0);
+    this.groups += 1;
+    if (moved) this.params.onFlushed();
+    this.waiters.reached(queue.flushedWhere);
+    if (this.waiters.size > 0) this.loop.wakeup();
+  }
+
+  /** Settles every waiting append with `err` (the store failed or is closing). */
+  rejectAll(err: unknown): void {
+    this.waiters.rejectAll(err);
+  }
+
+  async stop(): Promise<void> {
+    await this.loop.stop();
+  }
+}

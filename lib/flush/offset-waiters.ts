@@ -1,0 +1,93 @@
+/**
+ * Appends waiting for an offset to be reached (committed, or flushed), in
+ * offset order. Appends are sequential, so waiters arrive sorted and are
+ * settled from the front: one pass per flush, however many appends shared it.
+ */
+import { assert } from '../assert.js';
+
+export type WaitOutcome = 'reached' | 'timeout';
+
+interface Waiter {
+  endOffset: number;
+  deadlineMs: number;
+  resolve(outcome: WaitOutcome): void;
+  reject(err: unknown): void;
+}
+
+/** Bound on waiting appends: beyond it appends are not being flushed at all, which is a bug. */
+const WAITERS_MAX = 1 << 22;
+
+export class OffsetWaiters {
+  private readonly waiters: Waiter[] = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  /** @param timeoutMs how long a waiter waits before it settles as 'timeout'; Infinity for never. */
+  constructor(private readonly timeoutMs: number) {}
+
+  get size(): number {
+    return this.waiters.length - this.head;
+  }
+
+  /** The largest end offset waited for, or -1. */
+  get highestOffset(): number {
+    return this.size === 0 ? -1 : this.waiters[this.waiters.length - 1]!.endOffset;
+  }
+
+  wait(endOffset: number): Promise<WaitOutcome> {
+    assert(this.size < WAITERS_MAX, `at most ${WAITERS_MAX} waiting appends`);
+    const last = this.waiters[this.waiters.length - 1];
+    assert(last === undefined || this.size === 0 || last.endOffset <= endOffset, 'waiters arrive in offset order');
+    return new Promise<WaitOutcome>((resolve, reject) => {
+      this.waiters.push({ endOffset, deadlineMs: performance.now() + this.timeoutMs, resolve, reject });
+      if (this.timer === undefined && Number.isFinite(this.timeoutMs)) this.armTimer();
+    });
+  }
+
+  /** Settles every waiter whose end offset is at or below `where`. */
+  reached(where: number): void {
+    while (this.head < this.waiters.length && this.waiters[this.head]!.endOffset <= where) {
+      this.waiters[this.head]!.resolve('reached');
+      this.head += 1;
+    }
+    this.compact();
+  }
+
+  /** Rejects every waiter (the store failed or closed). */
+  rejectAll(err: unknown): void {
+    while (this.head < this.waiters.length) {
+      this.waiters[this.head]!.reject(err);
+      this.head += 1;
+    }
+    this.compact();
+  }
+
+  private compact(): void {
+    if (this.head === this.waiters.length) {
+      this.waiters.length = 0;
+      this.head = 0;
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timer = undefined;
+    } else if (this.head > 1024 && this.head * 2 > this.waiters.length) {
+      this.waiters.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /** One timer, for the oldest waiter; waiters past their deadline settle as 'timeout'. */
+  private armTimer(): void {
+    const oldest = this.waiters[this.head];
+    if (oldest === undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const now = performance.now();
+      while (this.head < this.waiters.length && this.waiters[this.head]!.deadlineMs <= now) {
+        this.waiters[this.head]!.resolve('timeout');
+        this.head += 1;
+      }
+      this.compact();
+      if (this.size > 0 && this.timer === undefined) this.armTimer();
+    }, Math.max(0, oldest.deadlineMs - performance.now()));
+    this.timer.unref();
+  }
+}
