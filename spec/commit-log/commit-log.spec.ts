@@ -1,0 +1,292 @@
+/** The CommitLog over all four combinations of flushDiskType × writeMode: one suite. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CommitLog, type CommitLogOpenOptions } from '../../lib/commit-log.js';
+import { TEST_MIN, type FlushDiskType, type WriteMode } from '../../lib/config.js';
+import { BLANK_MAGIC_CODE } from '../../lib/format/message-layout.js';
+import { segmentFileName } from '../../lib/format/segment-name.js';
+import { expectCode } from '../helpers/expect-code.js';
+import { makeTmpDir } from '../helpers/tmp-dir.js';
+
+const SEGMENT = TEST_MIN.mappedFileSizeCommitLog;
+const combos: Array<[FlushDiskType, WriteMode]> = [
+  ['ASYNC_FLUSH', 'mapped'],
+  ['ASYNC_FLUSH', 'direct'],
+  ['SYNC_FLUSH', 'mapped'],
+  ['SYNC_FLUSH', 'direct'],
+];
+
+function body(seq: number, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  for (let i = 0; i < length; i += 1) out[i] = (seq * 131 + i * 7) & 0xff;
+  return out;
+}
+
+describe.each(combos)('CommitLog %s / %s', (flushDiskType, writeMode) => {
+  let dir: ReturnType<typeof makeTmpDir>;
+  const logs: CommitLog[] = [];
+
+  async function open(extra: Partial<CommitLogOpenOptions> = {}) {
+    const log = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: join(dir.path, 'store'), flushDiskType, writeMode, ...extra });
+    logs.push(log);
+    return log;
+  }
+
+  beforeEach(() => {
+    dir = makeTmpDir();
+  });
+  afterEach(async () => {
+    for (const log of logs.splice(0)) await log.close().catch(() => undefined);
+    dir.cleanup();
+  });
+
+  it('round-trips every field through append, read and scan', async () => {
+    const log = await open();
+    const input = {
+      topic: 'orders',
+      body: body(1, 300),
+      queueId: 3,
+      flag: -7,
+      sysFlag: 0x4,
+      bornTimestamp: 1_700_000_000_123,
+      bornHost: { address: '10.1.2.3', port: 5555 },
+      storeHost: { address: '::1', port: 10911 },
+      reconsumeTimes: 2,
+      preparedTransactionOffset: 2 ** 40 + 5,
+      properties: { KEYS: 'k1 k2', TAGS: 'tagA', 'ünï': 'cödé' },
+    };
+    const before = Date.now();
+    const result = await log.append(input);
+    expect(result.status).toBe('PUT_OK');
+    expect(result.physicalOffset).toBe(0);
+    expect(result.queueOffset).toBe(0);
+    expect(result.storeTimestamp).toBeGreaterThanOrEqual(before);
+    const message = log.read(result.physicalOffset);
+    expect(message).toMatchObject({
+      topic: 'orders',
+      queueId: 3,
+      flag: -7,
+      bornTimestamp: 1_700_000_000_123,
+      bornHost: { address: '10.1.2.3', port: 5555 },
+      storeHost: { address: '::1', port: 10911 },
+      reconsumeTimes: 2,
+      preparedTransactionOffset: 2 ** 40 + 5,
+      physicalOffset: 0,
+      queueOffset: 0,
+      storeTimestamp: result.storeTimestamp,
+      size: result.size,
+    });
+    expect(message.sysFlag & 0x4).toBe(0x4);
+    expect(message.body).toEqual(input.body);
+    expect({ ...message.properties }).toEqual(input.properties);
+    const scanned = [];
+    for await (const m of log.scan()) scanned.push(m);
+    expect(scanned).toHaveLength(1);
+    expect(scanned[0]!.body).toEqual(input.body);
+  });
+
+  it('assigns queue offsets per (topic, queueId) and keeps store timestamps monotonic', async () => {
+    const log = await open();
+    const results = [];
+    for (let i = 0; i < 12; i += 1) results.push(await log.append({ topic: i % 2 ? 'a' : 'b', queueId: i % 3, body: body(i, 10) }));
+    const counters = new Map<string, number>();
+    for (const [i, r] of results.entries()) {
+      const key = `${i % 2 ? 'a' : 'b'}/${i % 3}`;
+      expect(r.queueOffset).toBe(counters.get(key) ?? 0);
+      counters.set(key, (counters.get(key) ?? 0) + 1);
+    }
+    for (let i = 1; i < results.length; i += 1) {
+      expect(results[i]!.storeTimestamp).toBeGreaterThanOrEqual(results[i - 1]!.storeTimestamp);
+      expect(results[i]!.physicalOffset).toBe(results[i - 1]!.physicalOffset + results[i - 1]!.size);
+    }
+  });
+
+  it('rolls segments with a blank record and never splits a message', async () => {
+    const log = await open();
+    const results = [];
+    for (let i = 0; i < 40; i += 1) results.push(await log.append({ topic: 't', body: body(i, 3000 + i * 17) }));
+    await log.flush();
+    expect(log.stats.segments).toBeGreaterThan(1);
+    for (const [i, r] of results.entries()) {
+      const start = r.physicalOffset % SEGMENT;
+      expect(start + r.size + 8).toBeLessThanOrEqual(SEGMENT); // fits with room for a blank
+      expect(log.read(r.physicalOffset).body).toEqual(body(i, 3000 + i * 17));
+    }
+    // The first segment ends with a blank record reaching exactly to its end.
+    const firstOfSecond = results.find((r) => r.physicalOffset >= SEGMENT)!;
+    const last = results[results.indexOf(firstOfSecond) - 1]!;
+    const blankAt = last.physicalOffset + last.size;
+    const file = readFileSync(join(dir.path, 'store', segmentFileName(0)));
+    expect(file.readInt32BE(blankAt)).toBe(SEGMENT - blankAt);
+    expect(file.readUInt32BE(blankAt + 4)).toBe(BLANK_MAGIC_CODE);
+    expect(firstOfSecond.physicalOffset).toBe(SEGMENT);
+    const scanned = [];
+    for await (const m of log.scan()) scanned.push(m.body.length);
+    expect(scanned).toEqual(results.map((_, i) => 3000 + i * 17));
+  });
+
+  it('appends a batch in order with one status', async () => {
+    const log = await open();
+    const batch = await log.appendBatch(Array.from({ length: 100 }, (_, i) => ({ topic: 'b', body: body(i, 1000) })));
+    expect(batch.status).toBe('PUT_OK');
+    expect(batch.messages).toHaveLength(100);
+    expect(batch.messages.map((m) => m.queueOffset)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    for (const [i, m] of batch.messages.entries()) expect(log.read(m.physicalOffset).body).toEqual(body(i, 1000));
+    expect(log.stats.segments).toBeGreaterThan(1);
+  });
+
+  it('rejects a bad batch whole: nothing is written', async () => {
+    const log = await open();
+    await log.append({ topic: 't', body: body(0, 10) });
+    const end = log.maxOffset;
+    await expectCode(() => log.appendBatch([{ topic: 't', body: body(1, 10) }, { topic: '', body: body(2, 10) }]), 'ERR_INVALID_ARGUMENT');
+    await expectCode(() => log.appendBatch([]), 'ERR_INVALID_ARGUMENT');
+    expect(log.maxOffset).toBe(end);
+  });
+
+  it('keeps call order when many appends are in flight across rolls', async () => {
+    const log = await open();
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => log.append({ topic: 't', body: body(i, 900) })));
+    for (let i = 1; i < results.length; i += 1) expect(results[i]!.physicalOffset).toBeGreaterThan(results[i - 1]!.physicalOffset);
+    expect(results.map((r) => r.queueOffset)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    let seq = 0;
+    for await (const m of log.scan()) expect(m.body).toEqual(body(seq++, 900));
+    expect(seq).toBe(200);
+  });
+
+  it('makes appended messages durable per the policy', async () => {
+    const log = await open();
+    const r = await log.append({ topic: 't', body: body(1, 100) });
+    const end = r.physicalOffset + r.size;
+    if (flushDiskType === 'SYNC_FLUSH') expect(log.flushedOffset).toBeGreaterThanOrEqual(end);
+    expect(log.committedOffset).toBeGreaterThanOrEqual(end); // readable as soon as append resolves
+    await log.flush();
+    expect(log.flushedOffset).toBe(log.maxOffset);
+    const onDisk = readFileSync(join(dir.path, 'store', segmentFileName(0)));
+    expect(onDisk.readInt32BE(0)).toBe(r.size);
+  });
+
+  it('tails new messages and never passes the confirmed offset', async () => {
+    const log = await open({ flushIntervalCommitLog: 60_000, flushCommitLogThoroughInterval: 60_000, flushCommitLogLeastPages: 16 });
+    const controller = new AbortController();
+    const seen: number[] = [];
+    const tailing = (async () => {
+      for await (const m of log.tail({ from: 0, signal: controller.signal })) {
+        expect(m.physicalOffset + m.size).toBeLessThanOrEqual(log.confirmedOffset);
+        seen.push(m.queueOffset);
+      }
+    })();
+    for (let i = 0; i < 5; i += 1) await log.append({ topic: 't', body: body(i, 50) });
+    await new Promise((r) => setTimeout(r, 30));
+    if (flushDiskType === 'SYNC_FLUSH') {
+      expect(seen).toEqual([0, 1, 2, 3, 4]);
+    } else {
+      // ASYNC: confirmed = readable end, so the tail has everything though nothing is flushed yet.
+      expect(log.flushedOffset).toBeLessThan(log.maxOffset);
+      expect(seen).toEqual([0, 1, 2, 3, 4]);
+    }
+    controller.abort();
+    await tailing;
+  });
+
+  it('keeps everything across close and reopen, and continues offsets', async () => {
+    let log = await open();
+    const results = [];
+    for (let i = 0; i < 30; i += 1) results.push(await log.append({ topic: 't', queueId: i % 2, body: body(i, 2500) }));
+    const end = log.maxOffset;
+    await log.close();
+    log = await open();
+    expect(log.recovery.mode).toBe('normal');
+    expect(log.maxOffset).toBe(end);
+    expect(log.flushedOffset).toBe(end);
+    for (const [i, r] of results.entries()) expect(log.read(r.physicalOffset).body).toEqual(body(i, 2500));
+    const next = await log.append({ topic: 't', queueId: 1, body: body(99, 10) });
+    expect(next.physicalOffset).toBe(end);
+    expect(next.queueOffset).toBe(15);
+  });
+
+  it('rejects bad offsets with ERR_BAD_OFFSET and corrupt records with ERR_CORRUPT', async () => {
+    const log = await open();
+    const a = await log.append({ topic: 't', body: body(1, 100) });
+    await log.append({ topic: 't', body: body(2, 100) });
+    await expectCode(() => log.read(-1), 'ERR_BAD_OFFSET');
+    await expectCode(() => log.read(1.5), 'ERR_BAD_OFFSET');
+    await expectCode(() => log.read(log.maxOffset), 'ERR_BAD_OFFSET');
+    await expectCode(() => log.read(log.maxOffset + 10_000), 'ERR_BAD_OFFSET');
+    await expectCode(() => log.read(a.physicalOffset + 1), 'ERR_BAD_OFFSET');
+    await expectCode(() => log.read(a.physicalOffset + 20), 'ERR_BAD_OFFSET');
+    await expectCode(() => log.scan({ from: -5 }).next(), 'ERR_BAD_OFFSET');
+    expect(log.read(a.physicalOffset).body).toEqual(body(1, 100));
+  });
+
+  it('rejects an oversize message and stores nothing', async () => {
+    const log = await open();
+    await expectCode(() => log.append({ topic: 't', body: Buffer.alloc(TEST_MIN.maxMessageSize) }), 'ERR_MESSAGE_TOO_LARGE');
+    expect(log.maxOffset).toBe(0);
+    const ok = await log.append({ topic: 't', body: Buffer.alloc(100) });
+    expect(ok.physicalOffset).toBe(0);
+  });
+
+  it('rejects every call after close with ERR_CLOSED', async () => {
+    const log = await open();
+    await log.append({ topic: 't', body: body(1, 10) });
+    await log.close();
+    await expectCode(() => log.append({ topic: 't', body: body(1, 10) }), 'ERR_CLOSED');
+    await expectCode(() => log.read(0), 'ERR_CLOSED');
+    await expectCode(() => log.flush(), 'ERR_CLOSED');
+    await expectCode(() => log.scan().next(), 'ERR_CLOSED');
+    await log.close(); // idempotent
+  });
+
+  it('settles every pending append when closed under load', async () => {
+    const log = await open();
+    const pending = Array.from({ length: 300 }, (_, i) => log.append({ topic: 't', body: body(i, 700) }));
+    const closing = log.close();
+    const settled = await Promise.allSettled(pending);
+    await closing;
+    const fulfilled = settled.filter((s) => s.status === 'fulfilled');
+    expect(fulfilled.length + settled.filter((s) => s.status === 'rejected').length).toBe(300);
+    const reopened = await open();
+    for (const s of fulfilled) {
+      const r = (s as PromiseFulfilledResult<Awaited<(typeof pending)[number]>>).value;
+      expect(reopened.read(r.physicalOffset).size).toBe(r.size);
+    }
+  });
+
+  it('refuses a second open of the same directory with ERR_STORE_LOCKED', async () => {
+    const log = await open();
+    await log.append({ topic: 't', body: body(1, 10) });
+    await expectCode(() => open(), 'ERR_STORE_LOCKED');
+    expect(log.read(0).body).toEqual(body(1, 10));
+  });
+});
+
+describe('CommitLog options', () => {
+  let dir: ReturnType<typeof makeTmpDir>;
+  beforeEach(() => {
+    dir = makeTmpDir();
+  });
+  afterEach(() => dir.cleanup());
+
+  it.each<[string, Record<string, unknown>]>([
+    ['unknown option', { flushIntervall: 5 }],
+    ['segment not a page multiple', { mappedFileSizeCommitLog: 5000 }],
+    ['segment too large', { mappedFileSizeCommitLog: 2 ** 31 }],
+    ['bad write mode', { writeMode: 'fast' }],
+    ['bad flush type', { flushDiskType: 'SOMETIMES' }],
+    ['message larger than a segment', { mappedFileSizeCommitLog: 65536, maxMessageSize: 65536 }],
+    ['negative interval', { flushIntervalCommitLog: -1 }],
+    ['fractional pool size', { transientStorePoolSize: 1.5 }],
+    ['least pages beyond a segment', { mappedFileSizeCommitLog: 65536, flushCommitLogLeastPages: 17 }],
+    ['empty path', { storePathCommitLog: '' }],
+  ])('rejects %s with ERR_INVALID_OPTION', async (_name, bad) => {
+    await expectCode(() => CommitLog.open({ ...TEST_MIN, storePathCommitLog: join(dir.path, 's'), ...bad }), 'ERR_INVALID_OPTION');
+  });
+
+  it('rejects a store path that is a file with ERR_STORE_DIR', async () => {
+    const file = join(dir.path, 'file');
+    (await import('node:fs')).writeFileSync(file, 'x');
+    await expectCode(() => CommitLog.open({ ...TEST_MIN, storePathCommitLog: file }), 'ERR_STORE_DIR');
+  });
+});
