@@ -231,6 +231,13 @@ export class CommitLog {
       await checkpoint.write({ flushedOffset: recovery.endOffset, lastFlushStoreTimestamp: recovery.lastStoreTimestamp, writtenAt: Date.now() }, true);
       await checkpoint.writeTopicQueueTable({ coveredOffset: recovery.endOffset, nextQueueOffsets: recovery.nextQueueOffsets });
       await createAbortMarker(native, directory);
+      // The segment appends go to first: created now, pre-faulted now if it is
+      // new (a fresh store), in the background if it already holds data.
+      const first = await queue.lastMappedFileForAppend(recovery.endOffset);
+      if (options.warmMapedFileEnable) {
+        const warming = first.warm().catch(() => undefined);
+        if (first.wrotePosition === 0) await warming;
+      }
       const log = new CommitLog({ options, native, queue, pool, lock, checkpoint, recovery });
       log.start();
       return log;

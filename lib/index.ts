@@ -18,7 +18,12 @@ export { AllocateMappedFileService } from './store/allocate-mapped-file-service.
 export type { AllocateMappedFileServiceParams } from './store/allocate-mapped-file-service.js';
 export { CommitLog } from './commit-log.js';
 export type { AppendResult, AppendStatus, BatchAppendResult, CommitLogOpenOptions, ScanOptions, TailOptions } from './commit-log.js';
-export type { CorruptionReport, RecoveryResult } from './recovery/recover.js';
+export type { RecoveryResult } from './recovery/recover.js';
+export { planRecovery } from './recovery/plan-recovery.js';
+export type { CorruptionReport, PlanParams, RecoveryPlan, SegmentBytes } from './recovery/plan-recovery.js';
+export { readCheckpoint, readTopicQueueTable, CHECKPOINT_FILE_NAME, TOPIC_QUEUE_TABLE_FILE_NAME } from './store/store-checkpoint.js';
+export { ABORT_FILE_NAME, abortMarkerExists } from './store/abort-marker.js';
+export { LOCK_FILE_NAME } from './store/store-lock.js';
 export { RECOVERY_TABLE } from './recovery/recovery-table.js';
 export type { RecoveryRule } from './recovery/recovery-table.js';
 export * from './format/index.js';

@@ -1,0 +1,175 @@
+/**
+ * The recovery walk, as a pure function over segment bytes: it decides,
+ * following lib/recovery/recovery-table.ts, where the log ends, which
+ * segments must be closed early and what to report, and rebuilds the queue
+ * offsets. It changes nothing; lib/recovery/recover.ts applies the plan to
+ * a store, and the CLI's `recover --dry-run` prints it.
+ *
+ * - normal (clean close, no abort marker): records are checked for
+ *   structure (magic, sizes, physical offsets);
+ * - abnormal (abort marker present): both CRCs are checked too.
+ * The walk starts at the segment holding the lower of the checkpoint's
+ * flushed offset and the topic-queue table's covered offset (the first
+ * segment when either is missing or corrupt).
+ */
+import { assert } from '../assert.js';
+import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
+import { decodeRecord } from '../format/message-codec.js';
+import { queueKey, type TopicQueueTable } from '../format/topic-queue-table-codec.js';
+import { ruleFor, type Found } from './recovery-table.js';
+
+/** What the walk needs of a segment: its place and its bytes (all of them). */
+export interface SegmentBytes {
+  readonly fileFromOffset: number;
+  readonly fileSizeBytes: number;
+  readonly bytes: Buffer;
+}
+
+export interface CorruptionReport {
+  /** Physical offset where the damage starts. */
+  offset: number;
+  /** Bytes of the log dropped because of it. */
+  bytesDropped: number;
+  reason: string;
+}
+
+export interface RecoveryPlan {
+  mode: 'normal' | 'abnormal';
+  /** The log's end: the next append goes here; everything after is cut. */
+  endOffset: number;
+  /** Segments (by start offset) to close with a blank record from `position` on. */
+  closeEarly: Array<{ fileFromOffset: number; position: number }>;
+  scannedFromOffset: number;
+  scannedBytes: number;
+  messagesScanned: number;
+  /** STORETIMESTAMP of the last message kept, 0 if none. */
+  lastStoreTimestamp: number;
+  nextQueueOffsets: Map<string, number>;
+  corruptions: CorruptionReport[];
+}
+
+export interface PlanParams {
+  /** The store's segments in offset order, contiguous. */
+  segments: readonly SegmentBytes[];
+  checkpoint: CheckpointDecodeResult;
+  abnormal: boolean;
+  table: TopicQueueTable | undefined;
+}
+
+export function planRecovery(params: PlanParams): RecoveryPlan {
+  const { segments } = params;
+  const frontier = params.checkpoint.kind === 'ok' ? params.checkpoint.flushedOffset : 0;
+  const tableUsable = params.table !== undefined && params.checkpoint.kind === 'ok';
+  const coveredOffset = tableUsable ? params.table!.coveredOffset : 0;
+  const minOffset = segments[0]?.fileFromOffset ?? 0;
+  const plan: RecoveryPlan = {
+    mode: params.abnormal ? 'abnormal' : 'normal',
+    endOffset: minOffset,
+    closeEarly: [],
+    scannedFromOffset: minOffset,
+    scannedBytes: 0,
+    messagesScanned: 0,
+    lastStoreTimestamp: 0,
+    nextQueueOffsets: tableUsable ? new Map(params.table!.nextQueueOffsets) : new Map<string, number>(),
+    corruptions: [],
+  };
+  if (params.checkpoint.kind === 'corrupt' && segments.length > 0) {
+    plan.corruptions.push({ offset: 0, bytesDropped: 0, reason: `checkpoint unreadable (${params.checkpoint.reason}); scanning the whole log` });
+  }
+  if (segments.length === 0) {
+    if (frontier > 0) plan.corruptions.push({ offset: 0, bytesDropped: frontier, reason: 'the checkpoint names data but no segment exists' });
+    return plan;
+  }
+
+  const segmentSize = segments[0]!.fileSizeBytes;
+  const startOffset = Math.max(minOffset, Math.min(frontier, coveredOffset));
+  let index = Math.min(segments.length - 1, Math.floor((startOffset - minOffset) / segmentSize));
+  plan.scannedFromOffset = segments[index]!.fileFromOffset;
+  let endOffset = plan.scannedFromOffset;
+
+  scan: for (let visited = 0; index < segments.length; visited += 1) {
+    assert(visited < segments.length, 'each segment is scanned at most once');
+    const segment = segments[index]!;
+    plan.scannedBytes += segment.fileSizeBytes;
+    for (let position = 0; ; ) {
+      const offset = segment.fileFromOffset + position;
+      let found: Found;
+      let reason = '';
+      let size = 0;
+      if (position === segment.fileSizeBytes) {
+        found = 'damaged';
+        reason = 'a segment filled to its last byte without a blank record';
+      } else {
+        const decoded = decodeRecord(segment.bytes, position, segment.fileSizeBytes, { verify: params.abnormal, copy: false, expectedPhysicalOffset: offset });
+        if (decoded.kind === 'message') {
+          found = 'message';
+          size = decoded.size;
+          const message = decoded.message;
+          if (offset >= coveredOffset) {
+            const key = queueKey(message.topic, message.queueId);
+            if ((plan.nextQueueOffsets.get(key) ?? 0) <= message.queueOffset) plan.nextQueueOffsets.set(key, message.queueOffset + 1);
+          }
+          plan.lastStoreTimestamp = Math.max(plan.lastStoreTimestamp, message.storeTimestamp);
+          plan.messagesScanned += 1;
+        } else if (decoded.kind === 'blank') {
+          found = position + decoded.size === segment.fileSizeBytes ? 'blank' : 'damaged';
+          reason = 'a blank record that does not reach the segment end';
+        } else if (decoded.kind === 'end') {
+          found = 'end';
+          reason = 'zero bytes';
+        } else {
+          found = 'damaged';
+          reason = decoded.reason;
+        }
+      }
+      const rule = ruleFor(found, offset < frontier ? 'before-frontier' : 'at-or-after-frontier');
+      switch (rule.action) {
+        case 'keep':
+          position += size;
+          endOffset = segment.fileFromOffset + position;
+          continue;
+        case 'next-segment':
+          endOffset = segment.fileFromOffset + segment.fileSizeBytes;
+          index += 1;
+          continue scan;
+        case 'skip-segment':
+          if (index < segments.length - 1) {
+            plan.corruptions.push({ offset, bytesDropped: segment.fileSizeBytes - position, reason: `${rule.why}: ${reason}` });
+            plan.closeEarly.push({ fileFromOffset: segment.fileFromOffset, position });
+            endOffset = segment.fileFromOffset + segment.fileSizeBytes;
+            index += 1;
+            continue scan;
+          }
+          break; // in the last segment, a cut
+        case 'cut':
+          break;
+      }
+      if (rule.report) plan.corruptions.push({ offset, bytesDropped: Math.max(frontier - offset, 0), reason: `${rule.why}: ${reason}` });
+      endOffset = offset;
+      break scan;
+    }
+  }
+  plan.endOffset = endOffset;
+  if (tableUsable && coveredOffset > endOffset) {
+    // The table counts records that did not survive: count again from the start.
+    plan.nextQueueOffsets = countQueueOffsets(segments, endOffset);
+  }
+  return plan;
+}
+
+/** Next queue offset of every queue, from the records below `endOffset` (structure checks only). */
+function countQueueOffsets(segments: readonly SegmentBytes[], endOffset: number): Map<string, number> {
+  const next = new Map<string, number>();
+  for (const segment of segments) {
+    if (segment.fileFromOffset >= endOffset) break;
+    const limit = Math.min(segment.fileSizeBytes, endOffset - segment.fileFromOffset);
+    for (let position = 0; position < limit; ) {
+      const decoded = decodeRecord(segment.bytes, position, limit, { verify: false, copy: false });
+      if (decoded.kind !== 'message') break;
+      const key = queueKey(decoded.message.topic, decoded.message.queueId);
+      next.set(key, Math.max(next.get(key) ?? 0, decoded.message.queueOffset + 1));
+      position += decoded.size;
+    }
+  }
+  return next;
+}
