@@ -28,6 +28,12 @@ export interface NativeIO {
   truncate(fd: number, sizeBytes: number): Promise<void>;
   /** Deletes a file. */
   unlink(path: string): Promise<void>;
+  /**
+   * fsync of a directory: makes the creation, deletion and renaming of the
+   * files in it durable (without it a crash can bring a deleted segment back
+   * or lose a new one).
+   */
+  syncDirectory(path: string): Promise<void>;
 
   /** Maps a whole file MAP_SHARED read-write. The Buffer is the mapping. */
   mapShared(fd: number, sizeBytes: number): Buffer;

@@ -4,7 +4,7 @@
  * mmap-io or fs does not do, or does only on the JS thread.
  */
 import { createRequire } from 'node:module';
-import { close, constants as fsConstants, fstat, ftruncate, open, unlink } from 'node:fs';
+import { close, constants as fsConstants, fstat, fsync, ftruncate, open, unlink } from 'node:fs';
 import { promisify } from 'node:util';
 import { constants as osConstants } from 'node:os';
 import { assert } from '../assert.js';
@@ -21,6 +21,7 @@ const closeAsync = promisify(close);
 const fstatAsync = promisify(fstat);
 const ftruncateAsync = promisify(ftruncate);
 const unlinkAsync = promisify(unlink);
+const fsyncAsync = promisify(fsync);
 
 interface MmapIo {
   map(size: number, protection: number, flags: number, fd: number, offset?: number, advise?: number): Buffer;
@@ -116,6 +117,22 @@ export class RealNativeIO implements NativeIO {
       await unlinkAsync(path);
     } catch (err) {
       throw fsError(err, 'unlink', path);
+    }
+  }
+
+  async syncDirectory(path: string): Promise<void> {
+    let fd: number;
+    try {
+      fd = await openAsync(path, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+    } catch (err) {
+      throw fsError(err, 'open', path);
+    }
+    try {
+      await fsyncAsync(fd);
+    } catch (err) {
+      throw fsError(err, 'fsync', path);
+    } finally {
+      await closeAsync(fd).catch(() => undefined);
     }
   }
 

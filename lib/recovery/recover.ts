@@ -35,7 +35,7 @@ export async function recover(params: RecoveryParams): Promise<RecoveryResult> {
   }
   for (const { fileFromOffset, position } of plan.closeEarly) {
     const file = queue.findMappedFileByOffset(fileFromOffset)!;
-    file.resetPositions(position);
+    await file.truncateTo(position);
     // The dropped bytes are zero now; a blank record makes readers skip them.
     if (file.remainingBytes >= BLANK_RECORD_SIZE) encodeBlank(file.writeBuffer(), position, file.remainingBytes);
     file.advance(file.remainingBytes);

@@ -27,8 +27,11 @@ export async function createAbortMarker(native: NativeIO, directory: string): Pr
   } finally {
     await native.closeFile(fd);
   }
+  await native.syncDirectory(directory);
 }
 
 export async function removeAbortMarker(native: NativeIO, directory: string): Promise<void> {
-  if (abortMarkerExists(directory)) await native.unlink(abortMarkerPath(directory));
+  if (!abortMarkerExists(directory)) return;
+  await native.unlink(abortMarkerPath(directory));
+  await native.syncDirectory(directory);
 }

@@ -78,6 +78,7 @@ export class MappedFileQueue {
         const size = statSync(path).size;
         if (size === 0 && index === segments.length - 1) {
           await this.native.unlink(path); // created but never sized: holds nothing
+          await this.native.syncDirectory(this.directory);
           continue;
         }
         if (size !== this.fileSizeBytes) {
@@ -274,7 +275,7 @@ export class MappedFileQueue {
       const end = file.fileFromOffset + this.fileSizeBytes;
       if (end <= offset) continue;
       if (file.fileFromOffset <= offset) {
-        file.resetPositions(offset - file.fileFromOffset);
+        await file.truncateTo(offset - file.fileFromOffset);
       } else {
         doomed.push(file);
       }

@@ -15,7 +15,7 @@
  * deterministically. A released mapping is replaced by anonymous zero pages,
  * so a stale Buffer reads zeros rather than crashing the process.
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { assert } from '../assert.js';
 import { OS_PAGE_SIZE_BYTES } from '../constants.js';
 import { CommitLogError } from '../errors.js';
@@ -33,6 +33,9 @@ export interface MappedFileParams {
 }
 
 type State = 'open' | 'closing' | 'closed';
+
+/** Zeroes compared against when cutting a segment: chunks already zero are left untouched (and clean). */
+const ZERO_CHUNK = Buffer.alloc(64 * 1024);
 
 /** Bytes pre-faulted per native call while warming. */
 const WARM_SLICE_BYTES = 64 * 1024 * 1024;
@@ -93,11 +96,12 @@ export class MappedFile {
       }
       await params.native.truncate(fd, params.fileSizeBytes);
       await params.native.fallocate(fd, 0, params.fileSizeBytes);
+      await params.native.syncDirectory(params.directory); // the new name survives a crash
       const file = new MappedFile(params, fd, params.native.mapShared(fd, params.fileSizeBytes));
       file.storeTimestamp = Date.now();
       return file;
     } catch (err) {
-      await params.native.closeFile(fd);
+      await params.native.closeFile(fd).catch(() => undefined); // the original error is the one to report
       if (!(err instanceof CommitLogError && err.code === 'ERR_SEGMENT_INVALID')) {
         await params.native.unlink(path).catch(() => undefined); // best effort: it held nothing yet
       }
@@ -108,7 +112,7 @@ export class MappedFile {
   /**
    * Opens an existing segment. Every position starts at the file's end (all
    * of it is taken as written and durable); recovery then moves them back
-   * with `resetPositions`. A file of the wrong size is ERR_SEGMENT_INVALID.
+   * with `truncateTo`. A file of the wrong size is ERR_SEGMENT_INVALID.
    */
   static async open(params: MappedFileParams): Promise<MappedFile> {
     checkGeometry(params);
@@ -123,7 +127,7 @@ export class MappedFile {
       file.wrote = file.committed = file.flushed = params.fileSizeBytes;
       return file;
     } catch (err) {
-      await params.native.closeFile(fd);
+      await params.native.closeFile(fd).catch(() => undefined);
       throw err;
     }
   }
@@ -165,17 +169,38 @@ export class MappedFile {
   }
 
   /**
-   * Sets all three positions to `position` (recovery: everything before it is
-   * on disk and valid, nothing after it is). Bytes after it are zeroed so a
-   * later crash cannot bring stale records back.
+   * Cuts the segment at `position` (recovery: everything before it is valid,
+   * nothing after it is): all three positions move there, and every
+   * non-zero byte after it is zeroed *durably* before this resolves, so a
+   * later crash cannot bring a cut record back. Only chunks that hold data
+   * are touched, so cutting a mostly empty 1 GiB segment costs little.
    */
-  resetPositions(position: number): void {
+  async truncateTo(position: number): Promise<void> {
     this.checkOpen();
-    assert(Number.isSafeInteger(position) && position >= 0 && position <= this.fileSizeBytes, `reset position ${position} inside the segment`);
-    assert(this.commitInFlight === undefined && this.flushInFlight === undefined, 'no I/O in flight during a reset');
-    if (position < this.fileSizeBytes) this.mapping.fill(0, position, this.fileSizeBytes);
+    assert(Number.isSafeInteger(position) && position >= 0 && position <= this.fileSizeBytes, `cut position ${position} inside the segment`);
+    assert(this.commitInFlight === undefined && this.flushInFlight === undefined, 'no I/O in flight during a cut');
+    let dirtyFrom = -1;
+    let dirtyTo = -1;
+    for (let chunk = position; chunk < this.fileSizeBytes; chunk += ZERO_CHUNK.length) {
+      const end = Math.min(chunk + ZERO_CHUNK.length, this.fileSizeBytes);
+      const bytes = this.mapping.subarray(chunk, end);
+      if (bytes.equals(ZERO_CHUNK.subarray(0, end - chunk))) continue;
+      bytes.fill(0);
+      if (dirtyFrom < 0) dirtyFrom = chunk;
+      dirtyTo = end;
+    }
     this.wrote = this.committed = this.flushed = position;
     this.checkPositions();
+    if (dirtyFrom >= 0) {
+      // The mapping is the file's page cache in both modes: msync (mapped) or
+      // fdatasync (direct) of the zeroed range makes the cut durable.
+      this.readers += 1;
+      try {
+        await this.strategy.flush(dirtyFrom, dirtyTo);
+      } finally {
+        this.releaseReader();
+      }
+    }
   }
 
   // --- append ---------------------------------------------------------------
@@ -431,7 +456,10 @@ export class MappedFile {
     this.strategy.release();
     this.state = 'closed';
     await this.native.closeFile(this.fd);
-    if (unlink) await this.native.unlink(this.path);
+    if (unlink) {
+      await this.native.unlink(this.path);
+      await this.native.syncDirectory(dirname(this.path)); // the deletion survives a crash
+    }
   }
 
   private checkOpen(): void {

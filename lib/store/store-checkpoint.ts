@@ -53,7 +53,9 @@ export class StoreCheckpoint {
   ) {}
 
   static async open(native: NativeIO, directory: string): Promise<StoreCheckpoint> {
-    return new StoreCheckpoint(native, directory, await native.openFile(join(directory, CHECKPOINT_FILE_NAME), true));
+    const fd = await native.openFile(join(directory, CHECKPOINT_FILE_NAME), true);
+    await native.syncDirectory(directory);
+    return new StoreCheckpoint(native, directory, fd);
   }
 
   /** Writes the checkpoint record; with `sync`, makes it durable. */
@@ -82,6 +84,7 @@ export class StoreCheckpoint {
     } catch (err) {
       throw fsError(err, 'rename', path);
     }
+    await this.native.syncDirectory(this.directory);
   }
 
   async close(): Promise<void> {

@@ -130,6 +130,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('MappedFileQueue under faults (%s
       queues.splice(queues.indexOf(loaded), 1);
       await io.crash(); // nothing pending: the next run starts clean
     }
-    expect(prefixes).toBeGreaterThanOrEqual(4); // create and resize of the third and fourth segments, at least
+    // Segment creation and deletion fsync the directory, so no metadata operation is left to chance.
+    expect(prefixes).toBe(0);
   });
 });

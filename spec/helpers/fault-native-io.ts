@@ -100,7 +100,7 @@
  */
 import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { CommitLogError } from '../../lib/errors.js';
 import { errnoError, errnoName, fsError } from '../../lib/native/errno.js';
 import { realNativeIO } from '../../lib/native/index.js';
@@ -114,7 +114,7 @@ export type FaultableCall = Exclude<NativeCall, 'advise' | 'munlock' | 'resident
 export type ErrnoName = keyof typeof osConstants.errno;
 
 const FAULTABLE_CALLS: ReadonlySet<string> = new Set<FaultableCall>([
-  'openFile', 'closeFile', 'fileSize', 'truncate', 'unlink', 'mapShared', 'mapAnonymous', 'releaseMapping',
+  'openFile', 'closeFile', 'fileSize', 'truncate', 'unlink', 'syncDirectory', 'mapShared', 'mapAnonymous', 'releaseMapping',
   'fallocate', 'populateWrite', 'msync', 'fdatasync', 'pwrite', 'mlock', 'lockExclusive',
 ]);
 
@@ -365,6 +365,22 @@ export class FaultNativeIO implements NativeIO {
       this.liveDirectory.delete(key);
       this.pushOp({ kind: 'unlink', path: key, inode });
     }
+  }
+
+  /** A directory fsync makes every logged metadata operation on a file in it durable (and, the log being ordered, all before). */
+  async syncDirectory(path: string): Promise<void> {
+    const key = resolve(path);
+    const errno = this.enter('syncDirectory');
+    if (errno !== undefined) throw fsError(nodeError(errno, 'fsync', path), 'fsync', path);
+    const epoch = this.epoch;
+    let throughOp = 0;
+    for (const op of this.pendingOps) {
+      const opPath = op.kind === 'resize' ? op.inode.path : op.path;
+      if (dirname(opPath) === key) throughOp = op.seq;
+    }
+    await this.track(this.inner.syncDirectory(path));
+    if (epoch !== this.epoch) return; // finished after the power cut
+    while (this.pendingOps.length > 0 && this.pendingOps[0]!.seq <= throughOp) this.applyOp(this.pendingOps.shift()!);
   }
 
   // --- mappings ------------------------------------------------------------------

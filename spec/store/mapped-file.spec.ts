@@ -168,7 +168,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('MappedFile contract (%s)', (mode
     opened.push(again);
     expect(again.wrotePosition).toBe(SEGMENT);
     expect(again.read(0, 5000)).toEqual(bytes);
-    again.resetPositions(5000);
+    await again.truncateTo(5000);
     expect([again.wrotePosition, again.committedPosition, again.flushedPosition]).toEqual([5000, 5000, 5000]);
     again.append(pattern(100, 4));
     await again.commit(0);
@@ -176,12 +176,12 @@ describe.each<WriteMode>(['mapped', 'direct'])('MappedFile contract (%s)', (mode
     expect(readFromDisk(again.path, 0, 5100)).toEqual(Buffer.concat([bytes, pattern(100, 4)]));
   });
 
-  it('zeroes the bytes cut by resetPositions', async () => {
+  it('zeroes the bytes cut by truncateTo', async () => {
     const file = await create();
     file.append(pattern(3000, 5));
     await file.commit(0);
     await file.flush(0);
-    file.resetPositions(1000);
+    await file.truncateTo(1000);
     await file.close();
     const disk = readFromDisk(join(dir.path, file.fileName), 0, 3000);
     expect(disk.subarray(0, 1000)).toEqual(pattern(1000, 5));
