@@ -11,6 +11,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
@@ -107,6 +110,41 @@ int mc_populate_write(void *base, int64_t offset, int64_t len) {
     }
   }
   return 0;
+}
+
+int mc_populate_read(void *base, int64_t offset, int64_t len) {
+  char *start; size_t length;
+  lower_thread_priority();
+  if (len <= 0) return 0;
+  page_range(base, offset, len, &start, &length);
+  for (size_t at = 0; at < length; at += (size_t)MC_SLICE_BYTES) {
+    size_t piece = length - at < (size_t)MC_SLICE_BYTES ? length - at : (size_t)MC_SLICE_BYTES;
+    int rc;
+    do { rc = madvise(start + at, piece, MADV_POPULATE_READ); } while (rc != 0 && errno == EINTR);
+    if (rc == 0) continue;
+    if (errno != EINVAL) return -errno;
+    /* Older kernel: read a byte a page. */
+    int64_t page = page_size();
+    volatile char sink = 0;
+    for (size_t p = at; p < at + piece; p += (size_t)page) sink ^= start[p];
+    (void)sink;
+  }
+  return 0;
+}
+
+int64_t mc_data_end(const void *base, int64_t offset, int64_t len) {
+  lower_thread_priority();
+  const unsigned char *bytes = (const unsigned char *)base + offset;
+  int64_t end = len;
+  /* Word at a time from the back: the tail of a segment is mostly zero. */
+  while (end >= 8) {
+    uint64_t word;
+    __builtin_memcpy(&word, bytes + end - 8, 8);
+    if (word != 0) break;
+    end -= 8;
+  }
+  while (end > 0 && bytes[end - 1] == 0) end--;
+  return offset + end;
 }
 
 int mc_mlock(void *base, int64_t offset, int64_t len) {

@@ -37,6 +37,14 @@ int mc_madvise(void *base, int64_t offset, int64_t len, int advice);
  * reading and writing it back (values unchanged). */
 int mc_populate_write(void *base, int64_t offset, int64_t len);
 
+/* Pre-fault a range for reading: madvise(MADV_POPULATE_READ) (Linux 5.14+);
+ * where refused (EINVAL), reads one byte a page. */
+int mc_populate_read(void *base, int64_t offset, int64_t len);
+
+/* End of the data in [base+offset, base+offset+len): one past the last
+ * non-zero byte, or `offset` when the range is all zero. Never fails. */
+int64_t mc_data_end(const void *base, int64_t offset, int64_t len);
+
 /* mlock / munlock of a range. */
 int mc_mlock(void *base, int64_t offset, int64_t len);
 int mc_munlock(void *base, int64_t offset, int64_t len);

@@ -18,12 +18,17 @@ export const COMMON_OPTIONS = {
 } as const satisfies Options;
 
 /** parseArgs in strict mode, its TypeErrors turned into UsageErrors. */
-export function parse<T extends Options>(args: readonly string[], options: T) {
+export function parse<T extends Options>(
+  args: readonly string[],
+  options: T,
+): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>> {
   try {
     return parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
   } catch (err) {
     if (err instanceof TypeError && typeof (err as NodeJS.ErrnoException).code === 'string' && (err as NodeJS.ErrnoException).code!.startsWith('ERR_PARSE_ARGS')) {
-      throw new UsageError(err.message.replace(/\.\s*To specify a positional argument.*$/s, ''));
+      // One line: Node's messages run over several, with advice about `--`.
+      const message = err.message.split('\n').filter((part) => !/^To specify/.test(part.trim())).join(' ');
+      throw new UsageError(message.replace(/\.\s*To specify a positional argument.*$/s, '').trim());
     }
     throw err;
   }

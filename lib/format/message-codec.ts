@@ -437,7 +437,35 @@ export function messageFitsInSegment(size: number, bytesLeftInSegment: number): 
  * `truncated` result. Throws ERR_INVALID_ARGUMENT only when position and
  * limit are not `0 <= position <= limit <= source.length`.
  */
-export function decodeRecord(source: Buffer, position: number, limit: number, options: DecodeOptions): DecodeResult {
+/** Where the fields of a structurally sound (and, when asked, verified) message record are. */
+interface Located {
+  readonly kind: 'located';
+  readonly v: DataView;
+  readonly totalSize: number;
+  readonly end: number;
+  readonly sysFlag: number;
+  readonly bornV6: boolean;
+  readonly storeV6: boolean;
+  readonly storeHostStart: number;
+  readonly storeHostEnd: number;
+  readonly bodyStart: number;
+  readonly bodyEnd: number;
+  readonly topicStart: number;
+  readonly topicEnd: number;
+  readonly propertiesStart: number;
+  readonly hasRecordCrc: boolean;
+  readonly physicalOffset: number;
+  readonly bodyCrc: number;
+  readonly storeTimestampAt: number;
+  readonly preparedTransactionAt: number;
+}
+
+/**
+ * The checks every decode shares: bounds, magic, lengths, int64 ranges, the
+ * expected physical offset and (with `verify`) both CRCs. Returns the
+ * non-message outcome, or where the message's fields are.
+ */
+function locateRecord(source: Buffer, position: number, limit: number, options: Omit<DecodeOptions, 'copy'>): NonMessage | Located {
   if (!Number.isInteger(position) || !Number.isInteger(limit) || position < 0 || position > limit || limit > source.length) {
     throw new CommitLogError(
       'ERR_INVALID_ARGUMENT',
@@ -550,6 +578,28 @@ export function decodeRecord(source: Buffer, position: number, limit: number, op
     if (actualBodyCrc !== bodyCrc) return corrupt(`body CRC ${actualBodyCrc} does not match BODYCRC ${bodyCrc}`);
   }
 
+  return {
+    kind: 'located', v, totalSize, end, sysFlag, bornV6, storeV6, storeHostStart, storeHostEnd, bodyStart, bodyEnd,
+    topicStart, topicEnd, propertiesStart, hasRecordCrc, physicalOffset, bodyCrc, storeTimestampAt, preparedTransactionAt,
+  };
+}
+
+export function decodeRecord(source: Buffer, position: number, limit: number, options: DecodeOptions): DecodeResult {
+  if (!Number.isInteger(position) || !Number.isInteger(limit) || position < 0 || position > limit || limit > source.length) {
+    throw new CommitLogError(
+      'ERR_INVALID_ARGUMENT',
+      `need 0 <= position <= limit <= ${source.length}, got position ${describe(position)}, limit ${describe(limit)}`,
+    );
+  }
+  const located = locateRecord(source, position, limit, options);
+  if (located.kind !== 'located') return located;
+  const s = source;
+  const p = position;
+  const {
+    v, totalSize, end, sysFlag, bornV6, storeV6, storeHostStart, storeHostEnd, bodyStart, bodyEnd, topicStart, topicEnd,
+    propertiesStart, hasRecordCrc, physicalOffset, bodyCrc, storeTimestampAt, preparedTransactionAt,
+  } = located;
+  const bodyLength = bodyEnd - bodyStart;
   const bornHost = bornV6 ? decodeIPv6Host(s, p + BORN_HOST_OFFSET) : decodeIPv4Host(s, p + BORN_HOST_OFFSET);
   const storeHost = storeV6 ? decodeIPv6Host(s, storeHostStart) : decodeIPv4Host(s, storeHostStart);
   if (bornHost === undefined || storeHost === undefined) return corrupt('a host port outside 0..65535');
@@ -589,15 +639,62 @@ export function decodeRecord(source: Buffer, position: number, limit: number, op
   return { kind: 'message', size: totalSize, message };
 }
 
+/** The fields recovery needs of a record: what queue it belongs to, and when it was stored. */
+export interface RecordSummary {
+  readonly topic: string;
+  readonly queueId: number;
+  readonly queueOffset: number;
+  readonly storeTimestamp: number;
+}
+
+export type SummaryResult = NonMessage | { readonly kind: 'message'; readonly size: number; readonly summary: RecordSummary };
+
+/**
+ * Like decodeRecord with `copy: false`, with the same checks (CRCs when
+ * `verify`), but builds only the summary: no hosts, properties or body.
+ * A recovery walk over every record is bound by the CRC, not by building
+ * objects it would throw away.
+ */
+export function decodeRecordSummary(source: Buffer, position: number, limit: number, options: Omit<DecodeOptions, 'copy'>): SummaryResult {
+  const located = locateRecord(source, position, limit, options);
+  if (located.kind !== 'located') return located;
+  const { v } = located;
+  const queueId = v.getInt32(position + QUEUE_ID_OFFSET);
+  if (queueId < 0) return corrupt(`negative QUEUEID ${queueId}`);
+  return {
+    kind: 'message',
+    size: located.totalSize,
+    summary: {
+      topic: decodeTopic(source, located.topicStart, located.topicEnd),
+      queueId,
+      queueOffset: getUint64(v, position + QUEUE_OFFSET_OFFSET),
+      storeTimestamp: getUint64(v, located.storeTimestampAt),
+    },
+  };
+}
+
+/** Decoded topics by their bytes' position-independent key: topics are few and repeat. */
+const decodedTopics = new Map<string, string>();
+function decodeTopic(source: Buffer, start: number, end: number): string {
+  // latin1 is a 1:1 byte→char map: a cheap exact key for the UTF-8 bytes.
+  const key = source.toString('latin1', start, end);
+  const cached = decodedTopics.get(key);
+  if (cached !== undefined) return cached;
+  return remember(decodedTopics, key, source.toString('utf8', start, end), TOPIC_CACHE_ENTRIES_MAX);
+}
+
 // --- helpers -----------------------------------------------------------------
 
-const END: DecodeResult = Object.freeze({ kind: 'end' });
+/** Every decode outcome but a message. */
+type NonMessage = Exclude<DecodeResult, { kind: 'message' }>;
 
-function corrupt(reason: string): DecodeResult {
+const END: NonMessage = Object.freeze({ kind: 'end' });
+
+function corrupt(reason: string): NonMessage {
   return { kind: 'corrupt', reason };
 }
 
-function truncated(size: number, available: number): DecodeResult {
+function truncated(size: number, available: number): NonMessage {
   return { kind: 'truncated', size, reason: `record of ${size} bytes, only ${available} before the limit` };
 }
 

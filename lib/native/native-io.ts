@@ -53,6 +53,10 @@ export interface NativeIO {
   fallocate(fd: number, offset: number, length: number): Promise<void>;
   /** Faults in [position, position + length) of a mapping for writing, off the JS thread. */
   populateWrite(mapping: Buffer, position: number, length: number): Promise<void>;
+  /** Faults in [position, position + length) of a mapping for reading, off the JS thread (before a long scan). */
+  populateRead(mapping: Buffer, position: number, length: number): Promise<void>;
+  /** One past the last non-zero byte of [position, position + length), or `position` if all zero; off the JS thread. */
+  dataEnd(mapping: Buffer, position: number, length: number): Promise<number>;
   /** msync(MS_SYNC) of a range of a shared mapping, off the JS thread. */
   msync(mapping: Buffer, position: number, length: number): Promise<void>;
   /** fdatasync, off the JS thread. */

@@ -179,6 +179,14 @@ export class RealNativeIO implements NativeIO {
     throwIfFailed(await callAsync(shim().mc_populate_write, mapping, position, length), 'madvise(MADV_POPULATE_WRITE)');
   }
 
+  async populateRead(mapping: Buffer, position: number, length: number): Promise<void> {
+    throwIfFailed(await callAsync(shim().mc_populate_read, mapping, position, length), 'madvise(MADV_POPULATE_READ)');
+  }
+
+  async dataEnd(mapping: Buffer, position: number, length: number): Promise<number> {
+    return Number(await callAsync(shim().mc_data_end, mapping, position, length));
+  }
+
   async msync(mapping: Buffer, position: number, length: number): Promise<void> {
     throwIfFailed(await callAsync(shim().mc_msync, mapping, position, length), 'msync');
   }

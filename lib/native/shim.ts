@@ -32,6 +32,8 @@ export interface ShimFunctions {
   mc_msync: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_madvise: ForeignFunction<[base: Buffer, offset: number, len: number, advice: number]>;
   mc_populate_write: ForeignFunction<[base: Buffer, offset: number, len: number]>;
+  mc_populate_read: ForeignFunction<[base: Buffer, offset: number, len: number]>;
+  mc_data_end: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_mlock: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_munlock: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_pwrite: ForeignFunction<[fd: number, base: Buffer, offset: number, len: number, fileOffset: number]>;
@@ -70,6 +72,8 @@ function loadShim(): ShimFunctions {
     mc_msync: ['int', [ptr, 'int64', 'int64']],
     mc_madvise: ['int', [ptr, 'int64', 'int64', 'int']],
     mc_populate_write: ['int', [ptr, 'int64', 'int64']],
+    mc_populate_read: ['int', [ptr, 'int64', 'int64']],
+    mc_data_end: ['int64', [ptr, 'int64', 'int64']],
     mc_mlock: ['int', [ptr, 'int64', 'int64']],
     mc_munlock: ['int', [ptr, 'int64', 'int64']],
     mc_pwrite: ['int', ['int', ptr, 'int64', 'int64', 'int64']],

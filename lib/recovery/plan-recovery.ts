@@ -14,7 +14,7 @@
  */
 import { assert } from '../assert.js';
 import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
-import { decodeRecord } from '../format/message-codec.js';
+import { decodeRecordSummary } from '../format/message-codec.js';
 import { queueKey, type TopicQueueTable } from '../format/topic-queue-table-codec.js';
 import { ruleFor, type Found } from './recovery-table.js';
 
@@ -100,11 +100,11 @@ export function planRecovery(params: PlanParams): RecoveryPlan {
         found = 'damaged';
         reason = 'a segment filled to its last byte without a blank record';
       } else {
-        const decoded = decodeRecord(segment.bytes, position, segment.fileSizeBytes, { verify: params.abnormal, copy: false, expectedPhysicalOffset: offset });
+        const decoded = decodeRecordSummary(segment.bytes, position, segment.fileSizeBytes, { verify: params.abnormal, expectedPhysicalOffset: offset });
         if (decoded.kind === 'message') {
           found = 'message';
           size = decoded.size;
-          const message = decoded.message;
+          const message = decoded.summary;
           if (offset >= coveredOffset) {
             const key = queueKey(message.topic, message.queueId);
             if ((plan.nextQueueOffsets.get(key) ?? 0) <= message.queueOffset) plan.nextQueueOffsets.set(key, message.queueOffset + 1);
@@ -164,10 +164,10 @@ function countQueueOffsets(segments: readonly SegmentBytes[], endOffset: number)
     if (segment.fileFromOffset >= endOffset) break;
     const limit = Math.min(segment.fileSizeBytes, endOffset - segment.fileFromOffset);
     for (let position = 0; position < limit; ) {
-      const decoded = decodeRecord(segment.bytes, position, limit, { verify: false, copy: false });
+      const decoded = decodeRecordSummary(segment.bytes, position, limit, { verify: false });
       if (decoded.kind !== 'message') break;
-      const key = queueKey(decoded.message.topic, decoded.message.queueId);
-      next.set(key, Math.max(next.get(key) ?? 0, decoded.message.queueOffset + 1));
+      const key = queueKey(decoded.summary.topic, decoded.summary.queueId);
+      next.set(key, Math.max(next.get(key) ?? 0, decoded.summary.queueOffset + 1));
       position += decoded.size;
     }
   }

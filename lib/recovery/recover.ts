@@ -25,6 +25,9 @@ export interface RecoveryParams {
 export async function recover(params: RecoveryParams): Promise<RecoveryResult> {
   const { queue } = params;
   const files = queue.segments;
+  // The walk reads every byte from the start segment on: fault those pages in off the JS thread first.
+  const startOffset = params.checkpoint.kind === 'ok' ? Math.min(params.checkpoint.flushedOffset, params.table?.coveredOffset ?? 0) : 0;
+  await Promise.all(files.filter((file) => file.fileFromOffset + file.fileSizeBytes > startOffset).map((file) => file.prefaultRead()));
   for (const file of files) if (!file.hold()) throw new Error('a freshly loaded segment can be held');
   let plan: RecoveryPlan;
   try {

@@ -55,8 +55,20 @@ export const RECOVERY_TABLE: readonly RecoveryRule[] = Object.freeze([
   { found: 'damaged', where: 'at-or-after-frontier', action: 'cut', report: false, why: 'a torn write at the tail' },
 ]);
 
+/** The table indexed by found, then where (looked up once per record, so no string keys). */
+const RULES = Object.fromEntries(
+  (['message', 'blank', 'end', 'damaged'] as const).map((found) => [
+    found,
+    Object.fromEntries(
+      (['before-frontier', 'at-or-after-frontier'] as const).map((where) => {
+        const rule = RECOVERY_TABLE.find((row) => row.found === found && row.where === where);
+        if (rule === undefined) throw new Error(`recovery table has no row for ${found} / ${where}`);
+        return [where, rule];
+      }),
+    ) as Record<Where, RecoveryRule>,
+  ]),
+) as Record<Found, Record<Where, RecoveryRule>>;
+
 export function ruleFor(found: Found, where: Where): RecoveryRule {
-  const rule = RECOVERY_TABLE.find((row) => row.found === found && row.where === where);
-  if (rule === undefined) throw new Error(`recovery table has no row for ${found} / ${where}`);
-  return rule;
+  return RULES[found][where];
 }

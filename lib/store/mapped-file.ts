@@ -34,9 +34,6 @@ export interface MappedFileParams {
 
 type State = 'open' | 'closing' | 'closed';
 
-/** Zeroes compared against when cutting a segment: chunks already zero are left untouched (and clean). */
-const ZERO_CHUNK = Buffer.alloc(64 * 1024);
-
 /** Bytes pre-faulted per native call while warming. */
 const WARM_SLICE_BYTES = 64 * 1024 * 1024;
 
@@ -172,31 +169,32 @@ export class MappedFile {
    * Cuts the segment at `position` (recovery: everything before it is valid,
    * nothing after it is): all three positions move there, and every
    * non-zero byte after it is zeroed *durably* before this resolves, so a
-   * later crash cannot bring a cut record back. Only chunks that hold data
-   * are touched, so cutting a mostly empty 1 GiB segment costs little.
+   * later crash cannot bring a cut record back. Only the bytes up to the
+   * last non-zero one are touched, so cutting a mostly empty 1 GiB segment
+   * costs little.
    */
   async truncateTo(position: number): Promise<void> {
     this.checkOpen();
     assert(Number.isSafeInteger(position) && position >= 0 && position <= this.fileSizeBytes, `cut position ${position} inside the segment`);
     assert(this.commitInFlight === undefined && this.flushInFlight === undefined, 'no I/O in flight during a cut');
-    let dirtyFrom = -1;
-    let dirtyTo = -1;
-    for (let chunk = position; chunk < this.fileSizeBytes; chunk += ZERO_CHUNK.length) {
-      const end = Math.min(chunk + ZERO_CHUNK.length, this.fileSizeBytes);
-      const bytes = this.mapping.subarray(chunk, end);
-      if (bytes.equals(ZERO_CHUNK.subarray(0, end - chunk))) continue;
-      bytes.fill(0);
-      if (dirtyFrom < 0) dirtyFrom = chunk;
-      dirtyTo = end;
+    // Only [position, dataEnd) can hold bytes; the scan for it runs off the JS thread.
+    this.readers += 1;
+    let dataEnd: number;
+    try {
+      dataEnd = await this.native.dataEnd(this.mapping, position, this.fileSizeBytes - position);
+    } finally {
+      this.releaseReader();
     }
+    assert(dataEnd >= position && dataEnd <= this.fileSizeBytes, 'data end inside the cut range');
+    if (dataEnd > position) this.mapping.fill(0, position, dataEnd);
     this.wrote = this.committed = this.flushed = position;
     this.checkPositions();
-    if (dirtyFrom >= 0) {
+    if (dataEnd > position) {
       // The mapping is the file's page cache in both modes: msync (mapped) or
       // fdatasync (direct) of the zeroed range makes the cut durable.
       this.readers += 1;
       try {
-        await this.strategy.flush(dirtyFrom, dirtyTo);
+        await this.strategy.flush(position, dataEnd);
       } finally {
         this.releaseReader();
       }
@@ -348,6 +346,23 @@ export class MappedFile {
       }
     } else {
       this.strategy.writeBuffer();
+    }
+  }
+
+  /**
+   * Faults [position, readPosition) in for reading, off the JS thread, so a
+   * long walk over it (recovery, a verified scan) does not take one page
+   * fault per 4 KiB on the event loop. A refusal only costs speed.
+   */
+  async prefaultRead(position = 0): Promise<void> {
+    if (!this.hold()) return;
+    try {
+      const end = this.readPosition;
+      if (end > position) await this.native.populateRead(this.mapping, position, end - position);
+    } catch {
+      // Pre-faulting is an optimisation.
+    } finally {
+      this.releaseReader();
     }
   }
 

@@ -115,7 +115,7 @@ export type ErrnoName = keyof typeof osConstants.errno;
 
 const FAULTABLE_CALLS: ReadonlySet<string> = new Set<FaultableCall>([
   'openFile', 'closeFile', 'fileSize', 'truncate', 'unlink', 'syncDirectory', 'mapShared', 'mapAnonymous', 'releaseMapping',
-  'fallocate', 'populateWrite', 'msync', 'fdatasync', 'pwrite', 'mlock', 'lockExclusive',
+  'fallocate', 'populateWrite', 'populateRead', 'msync', 'fdatasync', 'pwrite', 'mlock', 'lockExclusive',
 ]);
 
 const E = osConstants.errno;
@@ -432,6 +432,19 @@ export class FaultNativeIO implements NativeIO {
     const errno = this.enter('populateWrite');
     if (errno !== undefined) throw errnoError(errno, 'madvise(MADV_POPULATE_WRITE)');
     await this.track(this.inner.populateWrite(mapping, position, length));
+  }
+
+  async dataEnd(mapping: Buffer, position: number, length: number): Promise<number> {
+    this.current(this.mappings.get(mapping), 'dataEnd');
+    this.enter('dataEnd');
+    return this.track(this.inner.dataEnd(mapping, position, length));
+  }
+
+  async populateRead(mapping: Buffer, position: number, length: number): Promise<void> {
+    this.current(this.mappings.get(mapping), 'madvise(MADV_POPULATE_READ)');
+    const errno = this.enter('populateRead');
+    if (errno !== undefined) throw errnoError(errno, 'madvise(MADV_POPULATE_READ)');
+    await this.track(this.inner.populateRead(mapping, position, length));
   }
 
   async msync(mapping: Buffer, position: number, length: number): Promise<void> {

@@ -1,0 +1,10 @@
+/** One sub-command: `mapped-commitlog <name> ...args`. */
+export interface CliCommand {
+  readonly name: string;
+  /** One line for the command list. */
+  readonly summary: string;
+  /** The full --help text. */
+  readonly help: string;
+  /** Runs with the arguments after the command name; resolves to the exit code (exit-codes.ts; bench passes the harness's through). Throws UsageError or CommitLogError. */
+  run(args: readonly string[]): Promise<number>;
+}
