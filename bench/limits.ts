@@ -18,7 +18,7 @@ export interface CopyLimit {
  * the ceiling of any append into a pre-faulted segment.
  */
 export function measureCopy(messageBytes: number, totalBytes = 512 * 1024 * 1024): CopyLimit {
-  const target = Buffer.alloc(totalBytes); // zero-filled: already faulted in
+  const target = Buffer.alloc(totalBytes).fill(1); // touched, so every page is resident before timing
   const message = Buffer.alloc(messageBytes, 7);
   const count = Math.floor(totalBytes / messageBytes);
   let best = Infinity;

@@ -1,0 +1,106 @@
+/**
+ * Reads and recovery on a store of `storeBytes` of 1 KiB messages:
+ * random verified reads, a sequential verified scan, then the open after a
+ * clean close (normal recovery) and after a simulated crash with a stale
+ * checkpoint (abnormal recovery: every record's CRCs checked).
+ *
+ * Expectation (../shared/LIMITS.md): a verified scan and an abnormal
+ * recovery are CRC-bound, so ≥ 70 % of the same-run crc32 throughput.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ABORT_FILE_NAME, CHECKPOINT_FILE_NAME, CommitLog, TOPIC_QUEUE_TABLE_FILE_NAME, encodeCheckpoint } from '../../lib/index.js';
+import { LatencyRecorder } from '../harness/latency.js';
+
+export interface ReadRecoveryParams {
+  root: string;
+  storeBytes: number;
+  segmentBytes: number;
+  messageBytes: number;
+  randomReads: number;
+  onPhase?: (phase: string) => void;
+}
+
+export interface ReadRecoveryResult {
+  storeBytes: number;
+  messages: number;
+  randomRead: { readsPerSecond: number; p50Ms: number; p99Ms: number };
+  scan: { messagesPerSecond: number; bytesPerSecond: number };
+  normalRecovery: { seconds: number; scannedBytes: number };
+  abnormalRecovery: { seconds: number; scannedBytes: number; bytesPerSecond: number; messagesScanned: number };
+}
+
+export async function benchReadRecovery(params: ReadRecoveryParams): Promise<ReadRecoveryResult> {
+  const directory = mkdtempSync(join(params.root, 'read-'));
+  const options = { storePathCommitLog: directory, mappedFileSizeCommitLog: params.segmentBytes };
+  try {
+    params.onPhase?.('build the store');
+    let log = await CommitLog.open(options);
+    const message = { topic: 'bench', body: Buffer.alloc(params.messageBytes, 0x72) };
+    const batch = Array.from({ length: 256 }, () => message);
+    const offsets: number[] = [];
+    while (log.maxOffset < params.storeBytes) {
+      const result = await log.appendBatch(batch);
+      for (const m of result.messages) offsets.push(m.physicalOffset);
+    }
+    const storeBytes = log.maxOffset;
+    await log.close();
+
+    params.onPhase?.('normal recovery');
+    let start = performance.now();
+    log = await CommitLog.open(options);
+    const normalRecovery = { seconds: (performance.now() - start) / 1000, scannedBytes: log.recovery.scannedBytes };
+
+    params.onPhase?.('random reads');
+    const latency = new LatencyRecorder();
+    let seed = 12345;
+    start = performance.now();
+    for (let i = 0; i < params.randomReads; i += 1) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      const t = performance.now();
+      log.read(offsets[seed % offsets.length]!);
+      latency.record(performance.now() - t);
+    }
+    const readSeconds = (performance.now() - start) / 1000;
+    const readSummary = latency.summary([50, 99]);
+
+    params.onPhase?.('verified scan');
+    start = performance.now();
+    let scanned = 0;
+    let scannedBytes = 0;
+    for await (const m of log.scan({ verify: true })) {
+      scanned += 1;
+      scannedBytes += m.size;
+    }
+    const scanSeconds = (performance.now() - start) / 1000;
+    await log.close();
+
+    params.onPhase?.('abnormal recovery');
+    // A crash with a checkpoint from before the first byte: every record is CRC-checked.
+    writeFileSync(join(directory, CHECKPOINT_FILE_NAME), encodeCheckpoint({ flushedOffset: 0, lastFlushStoreTimestamp: 0, writtenAt: Date.now() }));
+    writeFileSync(join(directory, ABORT_FILE_NAME), '');
+    rmSync(join(directory, TOPIC_QUEUE_TABLE_FILE_NAME), { force: true });
+    start = performance.now();
+    log = await CommitLog.open(options);
+    const abnormalSeconds = (performance.now() - start) / 1000;
+    const abnormal = log.recovery;
+    if (log.maxOffset !== storeBytes) throw new Error(`abnormal recovery lost data: ${log.maxOffset} ≠ ${storeBytes}`);
+    await log.close();
+
+    return {
+      storeBytes,
+      messages: offsets.length,
+      randomRead: { readsPerSecond: params.randomReads / readSeconds, p50Ms: readSummary.percentiles.p50!, p99Ms: readSummary.percentiles.p99! },
+      scan: { messagesPerSecond: scanned / scanSeconds, bytesPerSecond: scannedBytes / scanSeconds },
+      normalRecovery,
+      abnormalRecovery: {
+        seconds: abnormalSeconds,
+        scannedBytes: abnormal.scannedBytes,
+        bytesPerSecond: storeBytes / abnormalSeconds,
+        messagesScanned: abnormal.messagesScanned,
+      },
+    };
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
