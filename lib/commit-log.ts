@@ -46,6 +46,7 @@ import type { NativeIO } from './native/native-io.js';
 import { realNativeIO } from './native/real-native-io.js';
 import { recover, type CorruptionReport, type RecoveryResult } from './recovery/recover.js';
 import { abortMarkerExists, createAbortMarker, removeAbortMarker } from './store/abort-marker.js';
+import { cleanCommitLog } from './store/clean-commit-log-service.js';
 import type { MappedFile } from './store/mapped-file.js';
 import { MappedFileQueue } from './store/mapped-file-queue.js';
 import { readCheckpoint, readTopicQueueTable, StoreCheckpoint } from './store/store-checkpoint.js';
@@ -96,6 +97,9 @@ export interface TailOptions {
   signal?: AbortSignal;
 }
 
+/** How often retention runs (RocketMQ's CleanCommitLogService runs every 10 s too). */
+const CLEAN_INTERVAL_MS = 10_000;
+
 /** Messages decoded per segment visit in scan/tail, so no segment is held across a yield. */
 const SCAN_BATCH_MAX = 256;
 
@@ -114,6 +118,7 @@ export class CommitLog {
   private readonly flusher: FlushRealTimeService | undefined;
   private readonly committer: CommitRealTimeService | undefined;
   private readonly checkpointer: ServiceLoop;
+  private readonly cleaner: ServiceLoop;
   private lastStoreTimestamp: number;
   private stallGate: Promise<void> | undefined;
   private state: 'open' | 'closing' | 'closed' = 'open';
@@ -173,6 +178,7 @@ export class CommitLog {
       });
     }
     this.checkpointer = new ServiceLoop(this.options.flushCommitLogThoroughInterval, () => this.thoroughCheckpoint(), onError);
+    this.cleaner = new ServiceLoop(CLEAN_INTERVAL_MS, () => this.deleteExpiredSegments().then(() => undefined), onError);
   }
 
   // --- open -----------------------------------------------------------------
@@ -252,6 +258,7 @@ export class CommitLog {
     this.flusher?.start();
     this.committer?.start();
     this.checkpointer.start();
+    this.cleaner.start();
     this.queue.prepareNextSegment();
   }
 
@@ -626,6 +633,26 @@ export class CommitLog {
     this.notifyConfirmed();
   }
 
+  /**
+   * Retention now: deletes head segments older than fileReservedTime hours
+   * (by their newest message's store timestamp), and more while the disk is
+   * fuller than diskMaxUsedSpaceRatio. Runs every 10 s on its own; resolves
+   * with how many segments went. Reads below the new min offset get
+   * ERR_BAD_OFFSET.
+   */
+  async deleteExpiredSegments(nowMs = Date.now()): Promise<number> {
+    this.checkWritable();
+    return cleanCommitLog(
+      {
+        queue: this.queue,
+        directory: this.options.storePathCommitLog,
+        fileReservedTimeHours: this.options.fileReservedTime,
+        diskMaxUsedSpaceRatioPercent: this.options.diskMaxUsedSpaceRatio,
+      },
+      nowMs,
+    );
+  }
+
   // --- failure and close ---------------------------------------------------------------
 
   private poisonWith(err: unknown): void {
@@ -637,6 +664,7 @@ export class CommitLog {
     void this.flusher?.stop();
     void this.committer?.stop();
     void this.checkpointer.stop();
+    void this.cleaner.stop();
   }
 
   /** The error that stopped the store, if one did. */
@@ -659,6 +687,7 @@ export class CommitLog {
       await this.flusher?.stop();
       await this.committer?.stop();
       await this.checkpointer.stop();
+      await this.cleaner.stop();
       if (this.poison === undefined) {
         try {
           await this.queue.commit(0);

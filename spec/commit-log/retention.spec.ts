@@ -1,0 +1,66 @@
+/** Retention: expiry by age and by disk use, from the head only, never the segment being written. */
+import { existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CommitLog } from '../../lib/commit-log.js';
+import { TEST_MIN } from '../../lib/config.js';
+import { segmentFileName } from '../../lib/format/segment-name.js';
+import { diskUsedPercent } from '../../lib/store/clean-commit-log-service.js';
+import { expectCode } from '../helpers/expect-code.js';
+import { makeTmpDir } from '../helpers/tmp-dir.js';
+
+const SEGMENT = TEST_MIN.mappedFileSizeCommitLog;
+const diskUsedAtStart = await diskUsedPercent(tmpdir());
+const HOUR = 3_600_000;
+
+describe('CommitLog retention', () => {
+  let dir: ReturnType<typeof makeTmpDir>;
+  let log: CommitLog;
+  let offsets: number[];
+
+  beforeEach(async () => {
+    dir = makeTmpDir();
+    log = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: dir.path, fileReservedTime: 72 });
+    offsets = [];
+    for (let i = 0; i < 100; i += 1) offsets.push((await log.append({ topic: 't', body: Buffer.alloc(2500, i) })).physicalOffset);
+    expect(log.stats.segments).toBe(4);
+  });
+  afterEach(async () => {
+    await log.close().catch(() => undefined);
+    dir.cleanup();
+  });
+
+  it('keeps segments younger than fileReservedTime', async () => {
+    expect(await log.deleteExpiredSegments(Date.now() + 71 * HOUR)).toBe(0);
+    expect(log.minOffset).toBe(0);
+  });
+
+  it('deletes expired segments from the head, never the last, and reads below the new minimum fail', async () => {
+    expect(await log.deleteExpiredSegments(Date.now() + 73 * HOUR)).toBe(3);
+    expect(log.minOffset).toBe(3 * SEGMENT);
+    for (const offset of [0, SEGMENT, 2 * SEGMENT]) expect(existsSync(join(dir.path, segmentFileName(offset)))).toBe(false);
+    await expectCode(() => log.read(offsets[0]!), 'ERR_BAD_OFFSET');
+    const kept = offsets.filter((o) => o >= 3 * SEGMENT);
+    for (const o of kept) expect(log.read(o).body[0]).toBe(offsets.indexOf(o));
+    const next = await log.append({ topic: 't', body: Buffer.alloc(10) });
+    expect(next.physicalOffset).toBe(log.maxOffset - next.size);
+    // The store reopens from its new first segment.
+    const end = log.maxOffset;
+    await log.close();
+    log = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: dir.path });
+    expect(log.minOffset).toBe(3 * SEGMENT);
+    expect(log.maxOffset).toBe(end);
+    const segments = readdirSync(dir.path).filter((n) => /^\d{20}$/.test(n)).sort();
+    expect(segments[0]).toBe(segmentFileName(3 * SEGMENT)); // (the next one may be prepared already)
+  });
+
+  // The smallest ratio allowed is 10 %: the test needs a disk fuller than that.
+  it.skipIf(diskUsedAtStart <= 11)('deletes the oldest segments while the disk is fuller than diskMaxUsedSpaceRatio', async () => {
+    await log.close();
+    log = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: dir.path, diskMaxUsedSpaceRatio: 10 });
+    expect(await diskUsedPercent(dir.path)).toBeGreaterThan(10);
+    expect(await log.deleteExpiredSegments()).toBe(3);
+    expect(log.stats.segments).toBe(1);
+  });
+});
