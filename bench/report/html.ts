@@ -22,6 +22,7 @@ function escape(text: string): string {
 }
 
 function format(value: number): string {
+  if (Number.isInteger(value) && value < 1e6) return value.toLocaleString('en-US');
   if (value >= 1e6) return `${(value / 1e6).toFixed(2)} M`;
   if (value >= 1e3) return `${(value / 1e3).toFixed(1)} k`;
   return value >= 10 ? value.toFixed(0) : value.toFixed(2);
@@ -55,7 +56,7 @@ export function groupedChartSvg(chart: GroupedChart): string {
   const groupGap = 26;
   const plotHeight = 240;
   const groupWidth = chart.series.length * barWidth + groupGap;
-  const width = Math.max(420, 70 + chart.groups.length * groupWidth + 20);
+  const width = Math.max(420, 70 + chart.groups.length * groupWidth + 140); // room for the slanted last labels
   const max = Math.max(...chart.groups.flatMap((g) => g.values), 1e-9);
   const bars = chart.groups
     .map((group, groupIndex) => {
