@@ -458,6 +458,8 @@ export class CommitLog {
   /** Waits as the flush policy says an append must; returns its status. */
   private async settle(endOffset: number): Promise<AppendStatus> {
     if (this.groupCommit !== undefined) {
+      // Direct mode: start the pwrite now, so it overlaps the group flush in flight.
+      this.committer?.commitNow();
       return (await this.groupCommit.waitDurable(endOffset)) === 'reached' ? 'PUT_OK' : 'FLUSH_DISK_TIMEOUT';
     }
     if (this.committer !== undefined) await this.committer.waitCommitted(endOffset);

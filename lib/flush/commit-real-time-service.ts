@@ -23,6 +23,7 @@ export class CommitRealTimeService {
   private readonly loop: ServiceLoop;
   private readonly waiters = new OffsetWaiters(Infinity);
   private lastThoroughMs = performance.now();
+  private urgent = false;
 
   constructor(private readonly params: CommitRealTimeServiceParams) {
     this.loop = new ServiceLoop(params.commitIntervalMs, () => this.step(), params.onError);
@@ -40,7 +41,9 @@ export class CommitRealTimeService {
     return waiting;
   }
 
-  wakeup(): void {
+  /** Commits everything written, as soon as possible (least pages ignored once). */
+  commitNow(): void {
+    this.urgent = true;
     this.loop.wakeup();
   }
 
@@ -48,7 +51,8 @@ export class CommitRealTimeService {
     const now = performance.now();
     const thorough = now - this.lastThoroughMs >= this.params.commitThoroughIntervalMs;
     if (thorough) this.lastThoroughMs = now;
-    const urgent = this.waiters.size > 0;
+    const urgent = this.urgent || this.waiters.size > 0;
+    this.urgent = false;
     const moved = await this.params.queue.commit(thorough || urgent ? 0 : this.params.commitLeastPages);
     this.waiters.reached(this.params.queue.committedWhere);
     if (moved) this.params.onCommitted();
