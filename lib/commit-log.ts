@@ -507,6 +507,14 @@ export class CommitLog {
    * across a yield; a corrupt record throws ERR_CORRUPT with its offset.
    */
   async *scan(options: ScanOptions = {}): AsyncGenerator<StoredMessage> {
+    for await (const batch of this.scanBatches(options)) yield* batch;
+  }
+
+  /**
+   * Like scan, in arrays of up to 256 messages: one await per array instead
+   * of one per message, for consumers that walk the whole log.
+   */
+  async *scanBatches(options: ScanOptions = {}): AsyncGenerator<StoredMessage[]> {
     this.checkOpen();
     const verify = options.verify ?? true;
     const to = options.to ?? this.queue.maxReadableOffset;
@@ -515,7 +523,7 @@ export class CommitLog {
     while (offset < to) {
       const batch = this.decodeBatch(offset, to, verify);
       if (batch === undefined) return;
-      for (const message of batch.messages) yield message;
+      if (batch.messages.length > 0) yield batch.messages;
       offset = batch.nextOffset;
     }
   }
@@ -549,7 +557,11 @@ export class CommitLog {
     }
   }
 
-  /** Decodes up to SCAN_BATCH_MAX copies from one segment, starting at `offset`, stopping before `to`. */
+  /**
+   * Decodes up to SCAN_BATCH_MAX messages from one segment, starting at
+   * `offset`, stopping before `to`. The bodies are copied out together into
+   * one buffer (one allocation per batch, not per message).
+   */
   private decodeBatch(offset: number, to: number, verify: boolean): { messages: StoredMessage[]; nextOffset: number } | undefined {
     this.checkOpen();
     const file = this.queue.findMappedFileByOffset(offset);
@@ -559,22 +571,36 @@ export class CommitLog {
       const view = file.readableView();
       const limit = Math.min(view.length, to - file.fileFromOffset);
       const messages: StoredMessage[] = [];
+      let bodyBytes = 0;
       let position = offset - file.fileFromOffset;
+      let nextOffset: number | undefined;
       while (position < limit && messages.length < SCAN_BATCH_MAX) {
         const physicalOffset = file.fileFromOffset + position;
-        const decoded = decodeRecord(view, position, limit, { verify, copy: true, expectedPhysicalOffset: physicalOffset });
+        const decoded = decodeRecord(view, position, limit, { verify, copy: false, expectedPhysicalOffset: physicalOffset });
         if (decoded.kind === 'message') {
           messages.push(decoded.message);
+          bodyBytes += decoded.message.body.length;
           position += decoded.size;
         } else if (decoded.kind === 'blank') {
-          return { messages, nextOffset: file.fileFromOffset + file.fileSizeBytes };
+          nextOffset = file.fileFromOffset + file.fileSizeBytes;
+          break;
         } else if (decoded.kind === 'end') {
-          return messages.length > 0 ? { messages, nextOffset: physicalOffset } : undefined;
+          if (messages.length === 0) return undefined;
+          nextOffset = physicalOffset;
+          break;
         } else {
           throw notAMessage(view, position, physicalOffset, decoded);
         }
       }
-      return { messages, nextOffset: file.fileFromOffset + position };
+      // The views point into the mapping: copy them out before the segment is released.
+      const bodies = Buffer.allocUnsafeSlow(bodyBytes);
+      let at = 0;
+      for (const message of messages) {
+        const length = message.body.copy(bodies, at);
+        message.body = bodies.subarray(at, at + length);
+        at += length;
+      }
+      return { messages, nextOffset: nextOffset ?? file.fileFromOffset + position };
     } finally {
       file.release();
     }

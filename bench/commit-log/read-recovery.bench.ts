@@ -1,6 +1,6 @@
 /**
  * Reads and recovery on a store of `storeBytes` of 1 KiB messages:
- * random verified reads, a sequential verified scan, then the open after a
+ * random verified reads, a sequential verified scan (scanBatches), then the open after a
  * clean close (normal recovery) and after a simulated crash with a stale
  * checkpoint (abnormal recovery: every record's CRCs checked).
  *
@@ -68,9 +68,11 @@ export async function benchReadRecovery(params: ReadRecoveryParams): Promise<Rea
     start = performance.now();
     let scanned = 0;
     let scannedBytes = 0;
-    for await (const m of log.scan({ verify: true })) {
-      scanned += 1;
-      scannedBytes += m.size;
+    for await (const batch of log.scanBatches({ verify: true })) {
+      for (const m of batch) {
+        scanned += 1;
+        scannedBytes += m.size;
+      }
     }
     const scanSeconds = (performance.now() - start) / 1000;
     await log.close();
