@@ -54,7 +54,6 @@ interface Appended {
 
 export const append: CliCommand = {
   name: 'append',
-  summary: 'append stdin lines or files as messages (takes the store lock)',
   help: HELP,
   async run(args): Promise<ExitCode> {
     const { values, positionals } = parse(args, {

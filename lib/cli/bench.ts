@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { CommitLogError } from '../index.js';
+import { CommitLogError } from '../errors.js';
 import type { CliCommand } from './command.js';
 import { EXIT_ERROR, EXIT_OK } from './exit-codes.js';
 import { line } from './output.js';
@@ -33,7 +33,6 @@ const HARNESS_URL = new URL('../../bench/run.js', import.meta.url);
 
 export const bench: CliCommand = {
   name: 'bench',
-  summary: 'run the benchmark harness (dist/bench/run.js), forwarding the arguments',
   help: HELP,
   async run(args): Promise<number> {
     if (args[0] === '--') {

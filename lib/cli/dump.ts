@@ -37,7 +37,6 @@ const WIDTH_SAMPLE_ROWS = 100;
 
 export const dump: CliCommand = {
   name: 'dump',
-  summary: 'decoded messages (table, or NDJSON with base64 bodies)',
   help: HELP,
   async run(args): Promise<ExitCode> {
     const { values, positionals } = parse(args, {

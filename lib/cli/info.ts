@@ -40,7 +40,6 @@ const QUEUES_SHOWN_MAX = 20;
 
 export const info: CliCommand = {
   name: 'info',
-  summary: 'segments, offsets, checkpoint, disk use and page-cache residency',
   help: HELP,
   async run(args): Promise<ExitCode> {
     const { values, positionals } = parse(args, COMMON_OPTIONS);

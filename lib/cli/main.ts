@@ -12,19 +12,29 @@
  * Errors print one line, `mapped-commitlog <command>: <CODE>: <message>`,
  * and exit 2 (exit-codes.ts).
  */
-import { isCommitLogError } from '../index.js';
-import { append } from './append.js';
+// The error catalog straight from its module (it is what lib/index.ts
+// re-exports): the read-only commands then never load the writer's layers.
+import { isCommitLogError } from '../errors.js';
 import { UsageError } from './args.js';
-import { bench } from './bench.js';
 import type { CliCommand } from './command.js';
-import { dump } from './dump.js';
 import { EXIT_ERROR, EXIT_OK } from './exit-codes.js';
-import { info } from './info.js';
-import { recover } from './recover.js';
-import { tail } from './tail.js';
-import { verify } from './verify.js';
 
-const COMMANDS: readonly CliCommand[] = [info, verify, dump, tail, append, recover, bench];
+interface CommandEntry {
+  readonly name: string;
+  readonly summary: string;
+  /** Loaded on use, so a command starts without loading the others. */
+  load(): Promise<CliCommand>;
+}
+
+const COMMANDS: readonly CommandEntry[] = [
+  { name: 'info', summary: 'segments, offsets, checkpoint, disk use and page-cache residency', load: async () => (await import('./info.js')).info },
+  { name: 'verify', summary: 'full CRC scan; prints corrupt and torn ranges (exit 1 on corruption)', load: async () => (await import('./verify.js')).verify },
+  { name: 'dump', summary: 'decoded messages (table, or NDJSON with base64 bodies)', load: async () => (await import('./dump.js')).dump },
+  { name: 'tail', summary: 'follow new messages as another process appends (read-only)', load: async () => (await import('./tail.js')).tail },
+  { name: 'append', summary: 'append stdin lines or files as messages (takes the store lock)', load: async () => (await import('./append.js')).append },
+  { name: 'recover', summary: 'recover --dry-run: what recovery would cut and why (changes nothing)', load: async () => (await import('./recover.js')).recover },
+  { name: 'bench', summary: 'run the benchmark harness (dist/bench/run.js), forwarding the arguments', load: async () => (await import('./bench.js')).bench },
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));
@@ -62,19 +72,20 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (name === '--help' || name === '-h' || name === 'help') {
     const topic = rest[0] === undefined ? undefined : COMMANDS.find((command) => command.name === rest[0]);
-    process.stdout.write(`${topic?.help ?? usage()}\n`);
+    process.stdout.write(`${topic === undefined ? usage() : (await topic.load()).help}\n`);
     return EXIT_OK;
   }
-  const command = COMMANDS.find((candidate) => candidate.name === name);
-  if (command === undefined) {
+  const entry = COMMANDS.find((candidate) => candidate.name === name);
+  if (entry === undefined) {
     process.stderr.write(`mapped-commitlog: unknown command '${name}' (commands: ${COMMANDS.map((c) => c.name).join(', ')}; see mapped-commitlog --help)\n`);
     return EXIT_ERROR;
   }
   try {
+    const command = await entry.load();
     return await command.run(rest);
   } catch (err) {
-    const hint = err instanceof UsageError ? ` (see mapped-commitlog ${command.name} --help)` : '';
-    process.stderr.write(`mapped-commitlog ${command.name}: ${describeError(err)}${hint}\n`);
+    const hint = err instanceof UsageError ? ` (see mapped-commitlog ${entry.name} --help)` : '';
+    process.stderr.write(`mapped-commitlog ${entry.name}: ${describeError(err)}${hint}\n`);
     if (process.env.MAPPED_COMMITLOG_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return EXIT_ERROR;
   }

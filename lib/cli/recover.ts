@@ -3,7 +3,7 @@
  * would cut and why, computed by the same planner (planRecovery) over
  * read-only mappings, changing nothing.
  */
-import { isCommitLogError } from '../index.js';
+import { isCommitLogError } from '../errors.js';
 import { StoreReader } from '../reader/store-reader.js';
 import { COMMON_OPTIONS, parse, storeDirectory, UsageError } from './args.js';
 import type { CliCommand } from './command.js';
@@ -51,7 +51,6 @@ type Action =
 
 export const recover: CliCommand = {
   name: 'recover',
-  summary: 'recover --dry-run: what recovery would cut and why (changes nothing)',
   help: HELP,
   async run(args): Promise<ExitCode> {
     const { values, positionals } = parse(args, {

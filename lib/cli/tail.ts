@@ -21,7 +21,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreReader } from '../reader/store-reader.js';
-import { CommitLogError } from '../index.js';
+import { CommitLogError } from '../errors.js';
 import { COMMON_OPTIONS, integerOption, parse, storeDirectory, UsageError } from './args.js';
 import type { CliCommand } from './command.js';
 import { EXIT_FOUND, EXIT_OK, type ExitCode } from './exit-codes.js';
@@ -58,7 +58,6 @@ const POLL_MS_DEFAULT = 100;
 
 export const tail: CliCommand = {
   name: 'tail',
-  summary: 'follow new messages as another process appends (read-only)',
   help: HELP,
   async run(args): Promise<ExitCode> {
     const { values, positionals } = parse(args, {

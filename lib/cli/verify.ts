@@ -32,7 +32,6 @@ exit codes: 0 clean (a torn tail alone is clean unless --strict),
 
 export const verify: CliCommand = {
   name: 'verify',
-  summary: 'full CRC scan; prints corrupt and torn ranges (exit 1 on corruption)',
   help: HELP,
   async run(args): Promise<ExitCode> {
     const { values, positionals } = parse(args, { ...COMMON_OPTIONS, strict: { type: 'boolean', default: false } });
