@@ -730,6 +730,9 @@ export class CommitLog {
           this.poisonWith(err);
         }
       }
+      // Appends the final flush covered are durable: they resolve, not reject.
+      this.groupCommit?.reached(this.queue.flushedWhere);
+      this.committer?.reached(this.queue.committedWhere);
       const closed = new CommitLogError('ERR_CLOSED', 'the store was closed before this append was durable');
       this.groupCommit?.rejectAll(this.poison ?? closed);
       this.committer?.rejectAll(this.poison ?? closed);

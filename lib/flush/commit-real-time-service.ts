@@ -59,6 +59,11 @@ export class CommitRealTimeService {
     if (this.waiters.size > 0) this.loop.wakeup();
   }
 
+  /** Settles every append waiting to be readable up to `committedWhere`. */
+  reached(committedWhere: number): void {
+    this.waiters.reached(committedWhere);
+  }
+
   rejectAll(err: unknown): void {
     this.waiters.rejectAll(err);
   }

@@ -61,6 +61,11 @@ export class GroupCommitService {
     if (this.waiters.size > 0) this.loop.wakeup();
   }
 
+  /** Settles as durable every waiting append that ends at or below `flushedWhere` (after a flush made elsewhere, e.g. at close). */
+  reached(flushedWhere: number): void {
+    this.waiters.reached(flushedWhere);
+  }
+
   /** Settles every waiting append with `err` (the store failed or is closing). */
   rejectAll(err: unknown): void {
     this.waiters.rejectAll(err);

@@ -251,9 +251,13 @@ export class MappedFileQueue {
   }
 
   private async advance(where: number, leastPages: number, step: (file: MappedFile, leastPages: number) => Promise<number>): Promise<number> {
-    for (let rounds = 0; rounds <= this.files.length; rounds += 1) {
+    // Only the segments that hold data now: appends rolling into new ones during the
+    // awaits are the next call's work. Each round moves `where` into the next segment.
+    const end = this.maxWroteOffset;
+    const roundsMax = Math.ceil(Math.max(0, end - where) / this.fileSizeBytes) + 1;
+    for (let rounds = 0; rounds < roundsMax; rounds += 1) {
       const file = this.findMappedFileByOffset(where, true);
-      if (file === undefined) return where;
+      if (file === undefined || file.fileFromOffset >= end) return where;
       const position = await step(file, leastPages);
       const next = file.fileFromOffset + position;
       if (next <= where || position < this.fileSizeBytes) return Math.max(where, next);
@@ -291,14 +295,15 @@ export class MappedFileQueue {
 
   /**
    * Deletes segments from the head whose newest message is older than
-   * `expiredMs` (store timestamps), never the last segment, never past the
-   * first one that is still young (no holes in the middle). Returns how many.
+   * `expiredMs` (store timestamps), never the last segment, never one not
+   * yet entirely flushed, never past the first one that is still young (no
+   * holes in the middle). Returns how many.
    */
   async deleteExpiredFileByTime(expiredMs: number, nowMs: number, deleteCountMax: number): Promise<number> {
     let deleted = 0;
     while (deleted < deleteCountMax && this.files.length > 1) {
       const first = this.files[0]!;
-      if (nowMs - first.storeTimestamp < expiredMs) break;
+      if (nowMs - first.storeTimestamp < expiredMs || !this.isSettled(first)) break;
       this.files.shift();
       await first.destroy();
       deleted += 1;
@@ -313,12 +318,17 @@ export class MappedFileQueue {
    */
   async deleteExpiredFileByOffset(offset: number): Promise<number> {
     let deleted = 0;
-    while (this.files.length > 1 && this.files[0]!.fileFromOffset + this.fileSizeBytes <= offset) {
+    while (this.files.length > 1 && this.files[0]!.fileFromOffset + this.fileSizeBytes <= offset && this.isSettled(this.files[0]!)) {
       await this.files.shift()!.destroy();
       deleted += 1;
     }
     this.checkSelf();
     return deleted;
+  }
+
+  /** A segment may be deleted only once it is full and entirely durable: no commit or flush still needs it. */
+  private isSettled(file: MappedFile): boolean {
+    return file.isFull && file.flushedPosition === this.fileSizeBytes;
   }
 
   // --- metrics -------------------------------------------------------------------

@@ -97,6 +97,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('MappedFileQueue (%s)', (mode) =>
     }
     expect(queue.findMappedFileByOffset(4 * SEGMENT)).toBeUndefined();
     expect(queue.findMappedFileByOffset(-1)).toBeUndefined();
+    await settle(queue); // only durable segments may be deleted
     await queue.deleteExpiredFileByOffset(SEGMENT);
     expect(queue.findMappedFileByOffset(100)).toBeUndefined();
     expect(queue.findMappedFileByOffset(100, true)!.fileFromOffset).toBe(SEGMENT);
@@ -201,6 +202,10 @@ describe.each<WriteMode>(['mapped', 'direct'])('MappedFileQueue (%s)', (mode) =>
     files[1]!.storeTimestamp = now - 100; // young
     files[2]!.storeTimestamp = now - 10_000; // old, but behind a young one
     files[3]!.storeTimestamp = now - 10_000; // old, but the last
+    // Not yet flushed: nothing may go, however old.
+    expect(await queue.deleteExpiredFileByTime(5_000, now, 10)).toBe(0);
+    expect(await queue.deleteExpiredFileByOffset(10 * SEGMENT)).toBe(0);
+    await settle(queue);
     expect(await queue.deleteExpiredFileByTime(5_000, now, 10)).toBe(1);
     expect(queue.minOffset).toBe(SEGMENT);
     files[1]!.storeTimestamp = now - 10_000;
