@@ -65,4 +65,45 @@ int mc_flock_exclusive(int fd);
 /* System page size in bytes. */
 int64_t mc_page_size(void);
 
+/* --- CRC-32 and record sealing (mc_crc32.c) -------------------------------
+ * CRC-32 as zlib computes it (IEEE, reflected polynomial 0xedb88320, init and
+ * final xor 0xffffffff), chained like zlib's crc32(previous, buf). Folded with
+ * PCLMULQDQ for ranges of 32 bytes or more when the CPU has it (checked once
+ * at load), slicing-by-8 tables otherwise. Pure CPU work: called
+ * synchronously, once per batch, never per message. */
+
+/* CRC-32 of [base+offset, base+offset+len), continuing from `previous` (0 to
+ * start); returns `previous` when len <= 0. */
+uint32_t mc_crc32(uint32_t previous, const void *base, int64_t offset, int64_t len);
+
+/* The same, always by the table route: for specs and benches on a PCLMUL CPU. */
+uint32_t mc_crc32_portable(uint32_t previous, const void *base, int64_t offset, int64_t len);
+
+/* 1 when mc_crc32 folds with PCLMULQDQ, 0 when it uses the tables only. */
+int mc_crc32_accelerated(void);
+
+/* A seal descriptor: MC_SEAL_DESCRIPTOR_INT32S int32 per record, positions
+ * (byte offsets from base) in this order. */
+#define MC_SEAL_RECORD_START 0 /* the record's first byte (TOTALSIZE) */
+#define MC_SEAL_BODY_START 1   /* BODY's first byte */
+#define MC_SEAL_BODY_END 2     /* one past BODY's last byte (TOPICLENGTH) */
+#define MC_SEAL_DIGITS_START 3 /* the 10 record CRC digits */
+#define MC_SEAL_RECORD_END 4   /* one past the record's last byte (the final 0x02) */
+#define MC_SEAL_DESCRIPTOR_INT32S 5
+
+/* Seals `count` encoded message records in place: for each, writes BODYCRC
+ * (CRC-32 of [bodyStart, bodyEnd), big-endian at recordStart + 8), then the
+ * record CRC (chained over [recordStart, bodyStart) ++ [bodyEnd, digitsStart)
+ * ++ [digitsStart + 10, recordEnd)) as 10 zero-padded ASCII digits at
+ * digitsStart: the bytes lib/format/message-codec.ts's encodeMessage writes.
+ * Every other byte must already be written. Returns 0, or -EINVAL, writing
+ * nothing, unless every descriptor has
+ *   0 <= recordStart, recordStart + 12 <= bodyStart <= bodyEnd,
+ *   bodyEnd + 9 <= digitsStart, digitsStart + 11 == recordEnd,
+ *   recordStart >= the previous record's recordEnd (ascending, no overlap),
+ *   TOTALSIZE (int32 BE at recordStart) == recordEnd - recordStart,
+ *   base[digitsStart - 1] == 0x01 and base[recordEnd - 1] == 0x02.
+ * The caller guarantees the last recordEnd is within base's buffer. */
+int mc_seal_records(void *base, const int32_t *descriptors, int32_t count);
+
 #endif

@@ -39,6 +39,14 @@ export interface ShimFunctions {
   mc_pwrite: ForeignFunction<[fd: number, base: Buffer, offset: number, len: number, fileOffset: number]>;
   mc_release_mapping: ForeignFunction<[base: Buffer, len: number]>;
   mc_flock_exclusive: ForeignFunction<[fd: number]>;
+  /** CRC-32 (zlib's) of [base+offset, +len) from `previous`; unsigned. CPU work: call synchronously. */
+  mc_crc32: ForeignFunction<[previous: number, base: Buffer, offset: number, len: number]>;
+  /** mc_crc32 by the table route only (for specs and benches). */
+  mc_crc32_portable: ForeignFunction<[previous: number, base: Buffer, offset: number, len: number]>;
+  /** 1 when mc_crc32 folds with PCLMULQDQ. */
+  mc_crc32_accelerated: ForeignFunction<[]>;
+  /** Writes BODYCRC and the record CRC digits of `count` records (5 int32 descriptors each); 0 or -EINVAL. */
+  mc_seal_records: ForeignFunction<[base: Buffer, descriptors: Buffer, count: number]>;
 }
 
 /** Where the shim is built: <package>/native-shim/build/libmcshim.so, from lib/native or dist/lib/native. */
@@ -79,6 +87,10 @@ function loadShim(): ShimFunctions {
     mc_pwrite: ['int', ['int', ptr, 'int64', 'int64', 'int64']],
     mc_release_mapping: ['int', [ptr, 'int64']],
     mc_flock_exclusive: ['int', ['int']],
+    mc_crc32: ['uint32', ['uint32', ptr, 'int64', 'int64']],
+    mc_crc32_portable: ['uint32', ['uint32', ptr, 'int64', 'int64']],
+    mc_crc32_accelerated: ['int', []],
+    mc_seal_records: ['int', [ptr, ptr, 'int32']],
   }) as ShimFunctions;
   const abi = lib.mc_abi_version();
   if (abi !== SHIM_ABI_VERSION) {

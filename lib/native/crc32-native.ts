@@ -1,0 +1,104 @@
+/**
+ * CRC-32 in the native shim (native-shim/mc_crc32.c): zlib's CRC-32, folded
+ * with PCLMULQDQ where the CPU has it, and the batch call that seals encoded
+ * message records (writes BODYCRC and the record CRC digits).
+ *
+ * One ffi call costs ~6 µs, so:
+ *   - `sealRecords` is the hot-path entry: one call seals a whole batch of
+ *     records, whatever their number;
+ *   - `crc32Native` is one call per range: for specs and benches, or for
+ *     ranges of hundreds of KiB, never per message.
+ * Both are synchronous: CPU work on bytes already in memory, no I/O.
+ *
+ * A seal descriptor is five int32 per record, byte positions in the target
+ * buffer (see SEAL_* below and native-shim/README.md):
+ *
+ *   index  field        what encodeMessage writes there
+ *   -----  -----------  ---------------------------------------------------
+ *       0  recordStart  TOTALSIZE, the record's first byte
+ *       1  bodyStart    BODY's first byte
+ *       2  bodyEnd      one past BODY (TOPICLENGTH)
+ *       3  digitsStart  the 10 record CRC digits (after `__CRC32#` 0x01)
+ *       4  recordEnd    one past the final 0x02 = digitsStart + 11
+ */
+import { Buffer } from 'node:buffer';
+import { constants } from 'node:os';
+import { assert } from '../assert.js';
+import { shim } from './shim.js';
+
+/** Index of recordStart in a record's descriptor. */
+export const SEAL_RECORD_START = 0;
+/** Index of bodyStart. */
+export const SEAL_BODY_START = 1;
+/** Index of bodyEnd. */
+export const SEAL_BODY_END = 2;
+/** Index of digitsStart. */
+export const SEAL_DIGITS_START = 3;
+/** Index of recordEnd. */
+export const SEAL_RECORD_END = 4;
+/** int32 per record in a descriptor array. */
+export const SEAL_DESCRIPTOR_INT32S = 5;
+
+const UINT32_MAX = 0xffff_ffff;
+
+/**
+ * CRC-32 of `buffer[start..end)` continuing from `previous` (0 to start), as
+ * `zlib.crc32(buffer.subarray(start, end), previous)` returns it: unsigned.
+ * One ffi call: not for per-message use.
+ */
+export function crc32Native(buffer: Buffer, start: number, end: number, previous = 0): number {
+  assertRange(buffer, start, end, previous);
+  if (start === end) return previous;
+  return shim().mc_crc32(previous, buffer, start, end - start);
+}
+
+/** crc32Native by the table route only, whatever the CPU: for specs and benches. */
+export function crc32NativePortable(buffer: Buffer, start: number, end: number, previous = 0): number {
+  assertRange(buffer, start, end, previous);
+  if (start === end) return previous;
+  return shim().mc_crc32_portable(previous, buffer, start, end - start);
+}
+
+/** Whether the shim folds with PCLMULQDQ on this CPU (decided once, when the shim loads). */
+export function crc32NativeAccelerated(): boolean {
+  return shim().mc_crc32_accelerated() === 1;
+}
+
+/**
+ * Seals `count` records of `buffer` in one ffi call: for each, writes BODYCRC
+ * and the record CRC digits; every other byte of the records must already be
+ * written (TOTALSIZE, `__CRC32#` 0x01 and the final 0x02 are checked). The
+ * result is byte-for-byte what encodeMessage writes.
+ *
+ * `descriptors` holds SEAL_DESCRIPTOR_INT32S int32 per record, records in
+ * ascending, non-overlapping order. Malformed descriptors are an engine bug:
+ * an assertion, and no byte is written.
+ */
+export function sealRecords(buffer: Buffer, descriptors: Int32Array, count: number): void {
+  assert(
+    Number.isInteger(count) && count >= 0 && count * SEAL_DESCRIPTOR_INT32S <= descriptors.length,
+    `sealRecords count ${count} must be in 0..${Math.floor(descriptors.length / SEAL_DESCRIPTOR_INT32S)}`,
+  );
+  if (count === 0) return;
+  // The shim checks every descriptor's order and that each record starts at or
+  // after the previous one's end, so the first start and the last end bound
+  // every position it touches.
+  const firstStart = descriptors[SEAL_RECORD_START]!;
+  const lastEnd = descriptors[(count - 1) * SEAL_DESCRIPTOR_INT32S + SEAL_RECORD_END]!;
+  assert(
+    firstStart >= 0 && lastEnd <= buffer.length,
+    `sealRecords records [${firstStart}, ${lastEnd}) must lie in the buffer of ${buffer.length} bytes`,
+  );
+  const view = Buffer.from(descriptors.buffer, descriptors.byteOffset, count * SEAL_DESCRIPTOR_INT32S * 4);
+  const result = shim().mc_seal_records(buffer, view, count);
+  assert(result !== -constants.errno.EINVAL, `mc_seal_records refused a malformed descriptor among ${count} records`);
+  assert(result === 0, `mc_seal_records returned ${result}`);
+}
+
+function assertRange(buffer: Buffer, start: number, end: number, previous: number): void {
+  assert(
+    Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start <= end && end <= buffer.length,
+    `crc32 range [${start}, ${end}) must lie in the buffer of ${buffer.length} bytes`,
+  );
+  assert(Number.isInteger(previous) && previous >= 0 && previous <= UINT32_MAX, `crc32 previous ${previous} must be a uint32`);
+}
