@@ -582,8 +582,11 @@ export class CommitLog {
           bodyBytes += decoded.message.body.length;
           position += decoded.size;
         } else if (decoded.kind === 'blank') {
-          nextOffset = file.fileFromOffset + file.fileSizeBytes;
-          break;
+          if (position + decoded.size === file.fileSizeBytes) {
+            nextOffset = file.fileFromOffset + file.fileSizeBytes; // the segment's end
+            break;
+          }
+          position += decoded.size; // a hole recovery wrote over dropped bytes
         } else if (decoded.kind === 'end') {
           if (messages.length === 0) return undefined;
           nextOffset = physicalOffset;

@@ -44,7 +44,7 @@ exit codes: 0 recovery would change no data (at most remove empty files),
             2 usage error (no --dry-run) or the store cannot be read`;
 
 type Action =
-  | { action: 'close-segment-early'; segment: string; offset: number; bytesDropped: number }
+  | { action: 'cover-damage'; segment: string; offset: number; bytesDropped: number }
   | { action: 'zero-tail'; segment: string; offset: number; nonZeroBytes: number }
   | { action: 'delete-segment'; segment: string; offset: number; nonZeroBytes: number }
   | { action: 'remove-empty-file'; segment: string; offset: number };
@@ -83,14 +83,13 @@ export const recover: CliCommand = {
       }
 
       const actions: Action[] = [];
-      const sizeOf = (segment: { fileSizeBytes: number }) => segment.fileSizeBytes;
       for (const problem of reader.problems) {
         if (problem.removedAtOpen) actions.push({ action: 'remove-empty-file', segment: problem.name, offset: problem.fileFromOffset });
       }
       const byOffset = new Map(reader.scannableSegments.map((segment) => [segment.fileFromOffset, segment]));
-      for (const { fileFromOffset, position } of plan.closeEarly) {
+      for (const { fileFromOffset, position, size } of plan.holes) {
         const segment = byOffset.get(fileFromOffset)!;
-        actions.push({ action: 'close-segment-early', segment: segment.name, offset: fileFromOffset + position, bytesDropped: sizeOf(segment) - position });
+        actions.push({ action: 'cover-damage', segment: segment.name, offset: fileFromOffset + position, bytesDropped: size });
       }
       // As MappedFileQueue.truncateDirtyFiles(endOffset): the segment holding
       // the end is zeroed from there, later segments are deleted.
@@ -106,7 +105,7 @@ export const recover: CliCommand = {
       }
       const changesData =
         plan.corruptions.length > 0 ||
-        actions.some((action) => action.action === 'close-segment-early' || action.action === 'zero-tail' || (action.action === 'delete-segment' && action.nonZeroBytes > 0));
+        actions.some((action) => action.action === 'cover-damage' || action.action === 'zero-tail' || (action.action === 'delete-segment' && action.nonZeroBytes > 0));
       const queues = [...plan.nextQueueOffsets].map(([key, next]) => {
         const split = key.lastIndexOf('\u0000');
         return { topic: key.slice(0, split), queueId: Number(key.slice(split + 1)), nextQueueOffset: next };
@@ -183,8 +182,8 @@ export const recover: CliCommand = {
 
 function describeAction(action: Action): string {
   switch (action.action) {
-    case 'close-segment-early':
-      return `close segment ${action.segment} early at offset ${action.offset}: drop ${action.bytesDropped} bytes (a blank record is written over them)`;
+    case 'cover-damage':
+      return `cover damaged bytes in segment ${action.segment} at offset ${action.offset}: drop ${action.bytesDropped} bytes (a blank record is written over them; records after them are kept)`;
     case 'zero-tail':
       return `cut at offset ${action.offset}: zero ${action.nonZeroBytes} non-zero bytes in segment ${action.segment}`;
     case 'delete-segment':

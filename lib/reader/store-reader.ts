@@ -32,6 +32,7 @@ import { CommitLogError } from '../errors.js';
 import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
 import { decodeRecord, type DecodeResult, type StoredMessage } from '../format/message-codec.js';
 import { BLANK_MAGIC_CODE, MAGIC_CODE_OFFSET, MESSAGE_MAGIC_CODE_V1, MESSAGE_MAGIC_CODE_V2, RECORD_PREFIX_SIZE } from '../format/message-layout.js';
+import { findNextRecord, isRecordStart } from '../format/record-search.js';
 import { parseSegmentFileName } from '../format/segment-name.js';
 import type { TopicQueueTable } from '../format/topic-queue-table-codec.js';
 import { mapReadOnly, residentBytes } from '../native/read-only-mapping.js';
@@ -134,12 +135,6 @@ const SEGMENT_COUNT_MAX = 1 << 26;
 /** Bytes compared at once when looking for the last non-zero byte. */
 const ZERO_CHUNK_BYTES = 64 * 1024;
 const ZERO_CHUNK = Buffer.alloc(ZERO_CHUNK_BYTES);
-
-const MAGIC_PATTERNS: readonly Buffer[] = [MESSAGE_MAGIC_CODE_V1, MESSAGE_MAGIC_CODE_V2, BLANK_MAGIC_CODE].map((magic) => {
-  const pattern = Buffer.alloc(4);
-  pattern.writeUInt32BE(magic, 0);
-  return pattern;
-});
 
 export class StoreReader {
   readonly directory: string;
@@ -387,8 +382,9 @@ export class StoreReader {
         const decoded = decodeRecord(segment.bytes, position, segment.fileSizeBytes, { verify: false, copy: false, expectedPhysicalOffset: offset });
         if (decoded.kind === 'message') position += decoded.size;
         else if (decoded.kind === 'blank' && position + decoded.size === segment.fileSizeBytes) return { offset: segment.fileFromOffset + segment.fileSizeBytes, stoppedAt: undefined };
+        else if (decoded.kind === 'blank') position += decoded.size; // a hole over bytes recovery dropped
         else if (decoded.kind === 'end') return { offset, stoppedAt: undefined };
-        else return { offset, stoppedAt: { offset, reason: decoded.kind === 'blank' ? 'a blank record that does not reach the segment end' : decoded.reason } };
+        else return { offset, stoppedAt: { offset, reason: decoded.reason } };
       }
     }
     return { offset: this.minOffset, stoppedAt: undefined };
@@ -444,6 +440,12 @@ export class StoreReader {
           yield { kind: 'blank', offset, size: decoded.size };
           index += 1;
           position = 0;
+          continue;
+        }
+        if (decoded.kind === 'blank') {
+          // A hole: bytes an earlier recovery dropped (and reported); step over them.
+          yield { kind: 'blank', offset, size: decoded.size };
+          position += decoded.size;
           continue;
         }
         if (decoded.kind === 'end') zeros = true;
@@ -542,8 +544,7 @@ export class StoreReader {
       case 'message':
         return { kind: 'message', message: decoded.message, nextOffset: offset + decoded.size };
       case 'blank':
-        if (position + decoded.size === segment.fileSizeBytes) return { kind: 'blank', nextOffset: segment.fileFromOffset + segment.fileSizeBytes };
-        return { kind: 'damaged', reason: 'a blank record that does not reach the segment end' };
+        return { kind: 'blank', nextOffset: position + decoded.size === segment.fileSizeBytes ? segment.fileFromOffset + segment.fileSizeBytes : offset + decoded.size };
       case 'end':
         return { kind: 'end' };
       default:
@@ -595,7 +596,7 @@ export class StoreReader {
 }
 
 function isValidAt(decoded: DecodeResult, position: number, segmentSizeBytes: number): boolean {
-  return decoded.kind === 'message' || (decoded.kind === 'blank' && position + decoded.size === segmentSizeBytes);
+  return isRecordStart(decoded, position, segmentSizeBytes);
 }
 
 function describeDamage(decoded: DecodeResult): string {
@@ -614,31 +615,7 @@ function describeDamage(decoded: DecodeResult): string {
 
 /** Position of the first valid record at or after `from` in `segment`, found by its magic code. */
 function searchValid(segment: ReaderSegment, from: number): number | undefined {
-  const bytes = segment.bytes;
-  const size = segment.fileSizeBytes;
-  // Next candidate record start for each magic pattern (-1: none left).
-  const next = MAGIC_PATTERNS.map((pattern) => nextCandidate(bytes, pattern, from));
-  for (let tries = 0; tries <= size; tries += 1) {
-    let best = -1;
-    let which = -1;
-    for (const [index, candidate] of next.entries()) {
-      if (candidate >= 0 && (best < 0 || candidate < best)) {
-        best = candidate;
-        which = index;
-      }
-    }
-    if (best < 0) return undefined;
-    const decoded = decodeRecord(bytes, best, size, { verify: true, copy: false, expectedPhysicalOffset: segment.fileFromOffset + best });
-    if (isValidAt(decoded, best, size)) return best;
-    next[which] = nextCandidate(bytes, MAGIC_PATTERNS[which]!, best + 1);
-  }
-  return undefined;
-}
-
-/** The first record start at or after `from` whose MAGICCODE is `pattern`, or -1. */
-function nextCandidate(bytes: Buffer, pattern: Buffer, from: number): number {
-  const at = bytes.indexOf(pattern, from + MAGIC_CODE_OFFSET);
-  return at < 0 ? -1 : at - MAGIC_CODE_OFFSET;
+  return findNextRecord(segment.bytes, from, segment.fileSizeBytes, segment.fileFromOffset);
 }
 
 /** Index of the last non-zero byte in bytes[from, to), or -1 when they are all zero. */

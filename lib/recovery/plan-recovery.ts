@@ -15,6 +15,8 @@
 import { assert } from '../assert.js';
 import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
 import { decodeRecordSummary } from '../format/message-codec.js';
+import { findNextRecord } from '../format/record-search.js';
+import { BLANK_RECORD_SIZE } from '../format/message-layout.js';
 import { queueKey, type TopicQueueTable } from '../format/topic-queue-table-codec.js';
 import { ruleFor, type Found } from './recovery-table.js';
 
@@ -37,8 +39,8 @@ export interface RecoveryPlan {
   mode: 'normal' | 'abnormal';
   /** The log's end: the next append goes here; everything after is cut. */
   endOffset: number;
-  /** Segments (by start offset) to close with a blank record from `position` on. */
-  closeEarly: Array<{ fileFromOffset: number; position: number }>;
+  /** Damaged ranges to cover with a blank record (a hole readers step over), by segment start and position. */
+  holes: Array<{ fileFromOffset: number; position: number; size: number }>;
   scannedFromOffset: number;
   scannedBytes: number;
   messagesScanned: number;
@@ -65,7 +67,7 @@ export function planRecovery(params: PlanParams): RecoveryPlan {
   const plan: RecoveryPlan = {
     mode: params.abnormal ? 'abnormal' : 'normal',
     endOffset: minOffset,
-    closeEarly: [],
+    holes: [],
     scannedFromOffset: minOffset,
     scannedBytes: 0,
     messagesScanned: 0,
@@ -112,8 +114,8 @@ export function planRecovery(params: PlanParams): RecoveryPlan {
           plan.lastStoreTimestamp = Math.max(plan.lastStoreTimestamp, message.storeTimestamp);
           plan.messagesScanned += 1;
         } else if (decoded.kind === 'blank') {
-          found = position + decoded.size === segment.fileSizeBytes ? 'blank' : 'damaged';
-          reason = 'a blank record that does not reach the segment end';
+          found = position + decoded.size === segment.fileSizeBytes ? 'blank' : 'hole';
+          size = decoded.size;
         } else if (decoded.kind === 'end') {
           found = 'end';
           reason = 'zero bytes';
@@ -132,15 +134,23 @@ export function planRecovery(params: PlanParams): RecoveryPlan {
           endOffset = segment.fileFromOffset + segment.fileSizeBytes;
           index += 1;
           continue scan;
-        case 'skip-segment':
-          if (index < segments.length - 1) {
-            plan.corruptions.push({ offset, bytesDropped: segment.fileSizeBytes - position, reason: `${rule.why}: ${reason}` });
-            plan.closeEarly.push({ fileFromOffset: segment.fileFromOffset, position });
+        case 'skip-damage': {
+          // A hole must hold its blank record header, so the next record is looked for 8 bytes on.
+          const resume = findNextRecord(segment.bytes, position + BLANK_RECORD_SIZE, segment.fileSizeBytes, segment.fileFromOffset);
+          const isLast = index === segments.length - 1;
+          if (resume === undefined && isLast) break; // nothing verifies after it: a cut
+          const holeEnd = resume ?? segment.fileSizeBytes;
+          plan.corruptions.push({ offset, bytesDropped: holeEnd - position, reason: `${rule.why}: ${reason}` });
+          plan.holes.push({ fileFromOffset: segment.fileFromOffset, position, size: holeEnd - position });
+          if (resume === undefined) {
             endOffset = segment.fileFromOffset + segment.fileSizeBytes;
             index += 1;
             continue scan;
           }
-          break; // in the last segment, a cut
+          position = resume;
+          endOffset = segment.fileFromOffset + position;
+          continue;
+        }
         case 'cut':
           break;
       }

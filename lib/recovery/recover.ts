@@ -1,7 +1,7 @@
 /**
  * Start-up recovery of an open store: plan (lib/recovery/plan-recovery.ts),
- * then apply — close damaged segments with a durable blank record, cut and
- * zero everything past the end — and report each corruption.
+ * then apply — cover damaged ranges with a durable blank record (a hole),
+ * cut and zero everything past the end — and report each corruption.
  */
 import { BLANK_RECORD_SIZE } from '../format/message-layout.js';
 import { encodeBlank } from '../format/message-codec.js';
@@ -11,7 +11,7 @@ import type { MappedFileQueue } from '../store/mapped-file-queue.js';
 import { planRecovery, type CorruptionReport, type RecoveryPlan, type SegmentBytes } from './plan-recovery.js';
 
 export type { CorruptionReport } from './plan-recovery.js';
-export type RecoveryResult = Omit<RecoveryPlan, 'closeEarly'>;
+export type RecoveryResult = Omit<RecoveryPlan, 'holes'>;
 
 export interface RecoveryParams {
   queue: MappedFileQueue;
@@ -36,17 +36,14 @@ export async function recover(params: RecoveryParams): Promise<RecoveryResult> {
   } finally {
     for (const file of files) file.release();
   }
-  for (const { fileFromOffset, position } of plan.closeEarly) {
-    const file = queue.findMappedFileByOffset(fileFromOffset)!;
-    await file.truncateTo(position);
-    // The dropped bytes are zero now; a blank record makes readers skip them.
-    if (file.remainingBytes >= BLANK_RECORD_SIZE) encodeBlank(file.writeBuffer(), position, file.remainingBytes);
-    file.advance(file.remainingBytes);
-    await file.commit(0);
-    await file.flush(0);
+  // Cover each damaged range with a blank record, durably: readers step over it from now on.
+  for (const { fileFromOffset, position, size } of plan.holes) {
+    const blank = Buffer.alloc(BLANK_RECORD_SIZE);
+    encodeBlank(blank, 0, size);
+    await queue.findMappedFileByOffset(fileFromOffset)!.patchDurably(position, blank);
   }
   await queue.truncateDirtyFiles(plan.endOffset);
   for (const corruption of plan.corruptions) params.onCorruption(corruption);
-  const { closeEarly: _closeEarly, ...result } = plan;
+  const { holes: _holes, ...result } = plan;
   return result;
 }

@@ -13,9 +13,11 @@ export type Found =
   | 'message'
   /** A blank record reaching exactly to the segment's end. */
   | 'blank'
+  /** A blank record that stops inside the segment: a hole recovery wrote over dropped bytes earlier. */
+  | 'hole'
   /** Zero bytes: no data here. */
   | 'end'
-  /** A header claiming more bytes than the segment has, a bad magic, a bad CRC, a blank that stops short... */
+  /** A header claiming more bytes than the segment has, a bad magic, a bad CRC, a bad physical offset... */
   | 'damaged';
 
 export type Where = 'before-frontier' | 'at-or-after-frontier';
@@ -28,12 +30,13 @@ export type Action =
   /** The log ends here; cut and zero everything after. */
   | 'cut'
   /**
-   * Durable data is damaged: drop the rest of this segment (a blank record
-   * is written over it) and go on at the next segment, so one bad record
-   * does not take every later segment with it. In the last segment this is
-   * a cut.
+   * Durable data is damaged: drop only the damaged bytes, up to the next
+   * record that verifies (a hole, a blank record, is written over them), and
+   * go on there, so one bad record does not take the records after it.
+   * When no record follows in the segment, the hole reaches the segment's
+   * end; in the last segment, with nothing after it, this is a cut.
    */
-  | 'skip-segment';
+  | 'skip-damage';
 
 export interface RecoveryRule {
   found: Found;
@@ -49,15 +52,17 @@ export const RECOVERY_TABLE: readonly RecoveryRule[] = Object.freeze([
   { found: 'message', where: 'at-or-after-frontier', action: 'keep', report: false, why: 'written before the crash and intact' },
   { found: 'blank', where: 'before-frontier', action: 'next-segment', report: false, why: 'the segment was closed by a blank record' },
   { found: 'blank', where: 'at-or-after-frontier', action: 'next-segment', report: false, why: 'the segment was closed by a blank record' },
-  { found: 'end', where: 'before-frontier', action: 'skip-segment', report: true, why: 'zeros where durable data should be' },
+  { found: 'hole', where: 'before-frontier', action: 'keep', report: false, why: 'bytes dropped by an earlier recovery (reported then)' },
+  { found: 'hole', where: 'at-or-after-frontier', action: 'keep', report: false, why: 'bytes dropped by an earlier recovery (reported then)' },
+  { found: 'end', where: 'before-frontier', action: 'skip-damage', report: true, why: 'zeros where durable data should be' },
   { found: 'end', where: 'at-or-after-frontier', action: 'cut', report: false, why: 'the end of the data' },
-  { found: 'damaged', where: 'before-frontier', action: 'skip-segment', report: true, why: 'a durable record is corrupt' },
+  { found: 'damaged', where: 'before-frontier', action: 'skip-damage', report: true, why: 'a durable record is corrupt' },
   { found: 'damaged', where: 'at-or-after-frontier', action: 'cut', report: false, why: 'a torn write at the tail' },
 ]);
 
 /** The table indexed by found, then where (looked up once per record, so no string keys). */
 const RULES = Object.fromEntries(
-  (['message', 'blank', 'end', 'damaged'] as const).map((found) => [
+  (['message', 'blank', 'hole', 'end', 'damaged'] as const).map((found) => [
     found,
     Object.fromEntries(
       (['before-frontier', 'at-or-after-frontier'] as const).map((where) => {

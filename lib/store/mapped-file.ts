@@ -201,6 +201,24 @@ export class MappedFile {
     }
   }
 
+  /**
+   * Overwrites already-written bytes in place and makes them durable before
+   * resolving (recovery covering a damaged range with a blank record). Only
+   * below the read position: appends never go through here.
+   */
+  async patchDurably(position: number, bytes: Uint8Array): Promise<void> {
+    this.checkOpen();
+    assert(position >= 0 && position + bytes.length <= this.readPosition, `patch [${position}, ${position + bytes.length}) below the read position ${this.readPosition}`);
+    this.mapping.set(bytes, position);
+    this.readers += 1;
+    try {
+      // The mapping is the file's page cache in both modes.
+      await this.strategy.flush(position, position + bytes.length);
+    } finally {
+      this.releaseReader();
+    }
+  }
+
   // --- append ---------------------------------------------------------------
 
   /**

@@ -112,13 +112,14 @@ describe('damage in the last segment', () => {
     expect(verify.code).toBe(1);
     expect(verify.stdout).toMatch(new RegExp(`^corrupt +${physicalOffset} +${size} +bad magic code`, 'm'));
 
+    // Recovery drops only the damaged record (a hole over it) and keeps the intact ones after it.
     const recover = await runCli(['recover', directory, '--dry-run']);
     expect(recover.code).toBe(1);
-    expect(recover.stdout).toMatch(new RegExp(`^ +${physicalOffset} +${endOffset - physicalOffset} +a durable record is corrupt: bad magic code`, 'm'));
-    expect(recover.stdout).toContain(`cut at offset ${physicalOffset}: zero ${endOffset - physicalOffset} non-zero bytes`);
+    expect(recover.stdout).toMatch(new RegExp(`^ +${physicalOffset} +${size} +a durable record is corrupt: bad magic code`, 'm'));
+    expect(recover.stdout).toContain(`offset ${physicalOffset}: drop ${size} bytes`);
     expect(recover.stdout).toMatch(/^result: recovery would cut or drop data$/m);
     const json = JSON.parse((await runCli(['recover', directory, '--dry-run', '--json'])).stdout);
-    expect(json).toMatchObject({ changesData: true, endOffset: physicalOffset, corruptions: [{ offset: physicalOffset, bytesDropped: endOffset - physicalOffset }] });
+    expect(json).toMatchObject({ changesData: true, endOffset, corruptions: [{ offset: physicalOffset, bytesDropped: size }] });
   });
 
   it('a flipped body byte: normal recovery checks structure only (exit 0); --abnormal checks CRCs (exit 1)', async () => {

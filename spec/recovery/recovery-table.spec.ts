@@ -80,8 +80,8 @@ describe('recovery decision table', () => {
   }
 
   it('has a row for every (found, where) pair', () => {
-    expect(RECOVERY_TABLE).toHaveLength(8);
-    expect(new Set(RECOVERY_TABLE.map((r) => `${r.found}/${r.where}`)).size).toBe(8);
+    expect(RECOVERY_TABLE).toHaveLength(10);
+    expect(new Set(RECOVERY_TABLE.map((r) => `${r.found}/${r.where}`)).size).toBe(10);
   });
 
   it('message, before the frontier: kept (clean close, normal recovery)', async () => {
@@ -153,30 +153,55 @@ describe('recovery decision table', () => {
     expect(await scanAll(log)).toHaveLength(10 + later.length);
   });
 
-  it('damaged, before the frontier (middle segment): reported, never returned, later segments kept', async () => {
+  it('damaged, before the frontier (middle segment): only that record is dropped (a hole), the rest kept and never returned corrupt', async () => {
     const victim = written[4]!;
     flipByte(victim.physicalOffset + victim.size - 100); // a body byte
     crashWithCheckpoint(end);
     const { log, reports } = await reopen();
     expect(reports).toHaveLength(1);
-    expect(reports[0]).toMatchObject({ offset: victim.physicalOffset, bytesDropped: SEGMENT - victim.physicalOffset });
+    expect(reports[0]).toMatchObject({ offset: victim.physicalOffset, bytesDropped: victim.size });
     expect(reports[0]!.reason).toMatch(/corrupt/);
-    expect(log.read(written[3]!.physicalOffset).body).toEqual(body(3));
+    expect(log.maxOffset).toBe(end);
     await expectCode(() => log.read(victim.physicalOffset), 'ERR_BAD_OFFSET');
-    const later = written.filter((r) => r.physicalOffset >= SEGMENT);
-    for (const r of later) expect(log.read(r.physicalOffset).size).toBe(r.size);
-    const scanned = await scanAll(log);
-    expect(scanned).toHaveLength(4 + later.length);
+    for (const [seq, r] of written.entries()) if (seq !== 4) expect(log.read(r.physicalOffset).body).toEqual(body(seq));
+    expect(await scanAll(log)).toHaveLength(69);
   });
 
-  it('damaged, before the frontier (last segment): reported, the log is cut there', async () => {
+  it('damaged, before the frontier (last segment): only that record is dropped, the intact ones after it kept', async () => {
     const victim = written[65]!;
     flipByte(victim.physicalOffset + BODY_CRC_OFFSET); // a header byte
     crashWithCheckpoint(end);
     const { log, reports } = await reopen();
+    expect(reports).toEqual([expect.objectContaining({ offset: victim.physicalOffset, bytesDropped: victim.size })]);
+    expect(log.maxOffset).toBe(end);
+    expect(log.read(written[66]!.physicalOffset).body).toEqual(body(66));
+    expect(await scanAll(log)).toHaveLength(69);
+  });
+
+  it('damaged, before the frontier, last record: nothing verifies after it, so the log is cut there', async () => {
+    const victim = written[69]!;
+    flipByte(victim.physicalOffset + 200);
+    crashWithCheckpoint(end);
+    const { log, reports } = await reopen();
     expect(reports).toEqual([expect.objectContaining({ offset: victim.physicalOffset, bytesDropped: end - victim.physicalOffset })]);
     expect(log.maxOffset).toBe(victim.physicalOffset);
-    expect(log.read(written[64]!.physicalOffset).body).toEqual(body(64));
+  });
+
+  it('hole, before and after the frontier: stepped over quietly on every later open', async () => {
+    const victim = written[30]!;
+    flipByte(victim.physicalOffset + 150);
+    crashWithCheckpoint(end);
+    const first = await reopen();
+    expect(first.reports).toHaveLength(1);
+    await first.log.close();
+    for (const frontier of [end, 0]) {
+      crashWithCheckpoint(frontier);
+      const again = await reopen();
+      expect(again.reports).toEqual([]);
+      expect(again.log.maxOffset).toBe(end);
+      expect(await scanAll(again.log)).toHaveLength(69);
+      await again.log.close();
+    }
   });
 
   it('damaged, at or after the frontier: a torn tail, cut quietly and zeroed on disk', async () => {
