@@ -28,8 +28,6 @@ export interface PeerResult {
   messagesRequested: number;
   /** Write phase, including the durability step the mode implies. Open and close are not timed. */
   writeSeconds: number;
-  /** Durable commits (fsync-like points) the write phase asked for. */
-  durableCommits: number;
   /** Reading every value back in key order, after a close and a reopen. */
   readSeconds: number;
   readMessages: number;
