@@ -31,6 +31,7 @@ import {
   decodeRecord,
   encodeBlank,
   encodeMessage,
+  encodeMessageForSeal,
   messageFitsInSegment,
   prepareMessage,
   type MessageInput,
@@ -42,6 +43,7 @@ import { CommitRealTimeService } from './flush/commit-real-time-service.js';
 import { FlushRealTimeService } from './flush/flush-real-time-service.js';
 import { GroupCommitService } from './flush/group-commit-service.js';
 import { ServiceLoop } from './flush/service-loop.js';
+import { SEAL_DESCRIPTOR_INT32S, sealRecords } from './native/crc32-native.js';
 import type { NativeIO } from './native/native-io.js';
 import { realNativeIO } from './native/real-native-io.js';
 import { recover, type CorruptionReport, type RecoveryResult } from './recovery/recover.js';
@@ -100,6 +102,13 @@ export interface TailOptions {
 /** How often retention runs (RocketMQ's CleanCommitLogService runs every 10 s too). */
 const CLEAN_INTERVAL_MS = 10_000;
 
+/**
+ * Batches of at least this many messages are sealed (both CRCs) by one
+ * native call instead of per message in JS: the call costs ~8 µs, the
+ * native CRC saves ~0.1 µs (100 B) to ~0.4 µs (1 KiB) a message.
+ */
+const NATIVE_SEAL_BATCH_MIN = 32;
+
 /** Messages decoded per segment visit in scan/tail, so no segment is held across a yield. */
 const SCAN_BATCH_MAX = 256;
 
@@ -125,6 +134,9 @@ export class CommitLog {
   private poison: CommitLogError | undefined;
   private checkpointChain: Promise<void> = Promise.resolve();
   private confirmedListeners: Array<() => void> = [];
+  private readonly queueKeys = new Map<string, Map<number, string>>();
+  /** Seal positions of natively sealed records (5 int32 each), reused across batches. */
+  private sealDescriptors = new Int32Array(256 * SEAL_DESCRIPTOR_INT32S);
 
   private constructor(parts: {
     options: Readonly<Options>;
@@ -341,8 +353,9 @@ export class CommitLog {
     if (!Array.isArray(messages) || messages.length === 0) {
       throw new CommitLogError('ERR_INVALID_ARGUMENT', 'appendBatch needs a non-empty array of messages');
     }
-    const prepared = messages.map((message) => prepareMessage(message, this.options.maxMessageSize));
-    const written = await this.write(prepared);
+    const sealNatively = messages.length >= NATIVE_SEAL_BATCH_MIN;
+    const prepared = messages.map((message) => prepareMessage(message, this.options.maxMessageSize, !sealNatively));
+    const written = await this.write(prepared, sealNatively);
     const status = await this.settle(written.endOffset);
     return {
       status,
@@ -357,10 +370,24 @@ export class CommitLog {
    * waits, later ones queue behind it (the stall gate), so offsets follow
    * the order of the calls.
    */
-  private async write(prepared: readonly PreparedMessage[]): Promise<{ physicalOffsets: number[]; queueOffsets: number[]; storeTimestamp: number; endOffset: number }> {
+  private async write(
+    prepared: readonly PreparedMessage[],
+    sealNatively = false,
+  ): Promise<{ physicalOffsets: number[]; queueOffsets: number[]; storeTimestamp: number; endOffset: number }> {
     while (this.stallGate !== undefined) await this.stallGate;
     this.checkWritable();
     let openGate: (() => void) | undefined;
+    // Natively sealed records wait here, per segment, until sealRecords runs: always before
+    // any await (a commit or flush may read them then) and before the segment changes.
+    let sealFile: MappedFile | undefined;
+    let sealCount = 0;
+    const seal = () => {
+      if (sealCount > 0) sealRecords(sealFile!.writeBuffer(), this.sealDescriptors, sealCount);
+      sealCount = 0;
+    };
+    if (sealNatively && this.sealDescriptors.length < prepared.length * SEAL_DESCRIPTOR_INT32S) {
+      this.sealDescriptors = new Int32Array(prepared.length * SEAL_DESCRIPTOR_INT32S);
+    }
     try {
       const storeTimestamp = this.nextStoreTimestamp();
       const physicalOffsets = new Array<number>(prepared.length);
@@ -368,17 +395,28 @@ export class CommitLog {
       let endOffset = 0;
       for (let index = 0; index < prepared.length; index += 1) {
         const record = prepared[index]!;
-        let file = this.placeSync(record.size);
+        let file = this.placeSync(record.size, seal);
         if (file === undefined) {
+          seal();
           if (openGate === undefined) this.stallGate = new Promise<void>((resolve) => (openGate = resolve));
           file = await this.placeAsync(record.size);
           this.checkWritable();
         }
+        if (file !== sealFile) {
+          seal();
+          sealFile = file;
+        }
         const position = file.wrotePosition;
         const physicalOffset = file.fileFromOffset + position;
-        const key = queueKey(record.topic, record.queueId);
+        const key = this.queueKeyOf(record.topic, record.queueId);
         const queueOffset = this.nextQueueOffsets.get(key) ?? 0;
-        encodeMessage(file.writeBuffer(), position, record, { physicalOffset, queueOffset, storeTimestamp });
+        const stamp = { physicalOffset, queueOffset, storeTimestamp };
+        if (sealNatively) {
+          encodeMessageForSeal(file.writeBuffer(), position, record, stamp, this.sealDescriptors, sealCount);
+          sealCount += 1;
+        } else {
+          encodeMessage(file.writeBuffer(), position, record, stamp);
+        }
         file.advance(record.size);
         file.storeTimestamp = storeTimestamp;
         this.nextQueueOffsets.set(key, queueOffset + 1);
@@ -386,6 +424,7 @@ export class CommitLog {
         queueOffsets[index] = queueOffset;
         endOffset = physicalOffset + record.size;
       }
+      seal();
       if (this.confirmedListeners.length > 0 && this.options.flushDiskType === 'ASYNC_FLUSH') this.notifyConfirmed();
       return { physicalOffsets, queueOffsets, storeTimestamp, endOffset };
     } finally {
@@ -402,11 +441,12 @@ export class CommitLog {
    * it and the next one is tried), with its write buffer available.
    * Undefined when getting one means waiting.
    */
-  private placeSync(size: number): MappedFile | undefined {
+  private placeSync(size: number, beforeClosingSegment: () => void): MappedFile | undefined {
     for (let attempt = 0; attempt < 2; attempt += 1) {
       const file = this.queue.lastMappedFileForAppend();
       if (file instanceof Promise) return undefined;
       if (!messageFitsInSegment(size, file.remainingBytes)) {
+        beforeClosingSegment();
         this.closeSegment(file);
         continue;
       }
@@ -447,6 +487,25 @@ export class CommitLog {
     const remaining = file.remainingBytes;
     encodeBlank(file.writeBuffer(), file.wrotePosition, remaining);
     file.advance(remaining);
+  }
+
+  /**
+   * The queue-offset key of (topic, queueId), built once per queue: topic
+   * strings repeat (and keep their hash), so a Map of Maps finds it without
+   * concatenating a new string per message.
+   */
+  private queueKeyOf(topic: string, queueId: number): string {
+    let byQueue = this.queueKeys.get(topic);
+    if (byQueue === undefined) {
+      byQueue = new Map();
+      this.queueKeys.set(topic, byQueue);
+    }
+    let key = byQueue.get(queueId);
+    if (key === undefined) {
+      key = queueKey(topic, queueId);
+      byQueue.set(queueId, key);
+    }
+    return key;
   }
 
   private nextStoreTimestamp(): number {

@@ -225,7 +225,7 @@ const ASCII_LOOP_MAX_CHARS = 256;
  * field (naming it) and ERR_MESSAGE_TOO_LARGE when the record would exceed
  * `maxMessageSize` bytes or its properties 32767 bytes.
  */
-export function prepareMessage(message: MessageInput, maxMessageSize: number): PreparedMessage {
+export function prepareMessage(message: MessageInput, maxMessageSize: number, computeBodyCrc = true): PreparedMessage {
   if (!Number.isInteger(maxMessageSize) || maxMessageSize < MESSAGE_MIN_SIZE || maxMessageSize > INT32_MAX) {
     throw invalid('maxMessageSize', maxMessageSize, `an integer in ${MESSAGE_MIN_SIZE}..${INT32_MAX}`);
   }
@@ -289,7 +289,8 @@ export function prepareMessage(message: MessageInput, maxMessageSize: number): P
   return {
     size,
     magicCode: v2 ? MESSAGE_MAGIC_CODE_V2 : MESSAGE_MAGIC_CODE_V1,
-    bodyCrc: crc32Range(body, 0, body.length, 0),
+    // Left at 0 when the record will be sealed natively (encodeMessageForSeal + sealRecords).
+    bodyCrc: computeBodyCrc ? crc32Range(body, 0, body.length, 0) : 0,
     queueId,
     flag,
     sysFlag,
@@ -308,13 +309,16 @@ export function prepareMessage(message: MessageInput, maxMessageSize: number): P
   };
 }
 
-/**
- * Writes `prepared` as a record at `target[position..position + size)` and
- * returns its size. Throws ERR_SEGMENT_FULL when the record does not fit in
- * `target`, ERR_INVALID_ARGUMENT for a bad position or stamp. Writes no byte
- * before every check has passed.
- */
-export function encodeMessage(target: Buffer, position: number, prepared: PreparedMessage, stamp: EncodeStamp): number {
+/** Where encodeFields put the parts the CRCs cover. */
+interface EncodedRanges {
+  readonly bodyStart: number;
+  readonly bodyEnd: number;
+  readonly digitsStart: number;
+  readonly end: number;
+}
+
+/** Every byte of the record but the record CRC digits (and BODYCRC as prepared). */
+function encodeFields(target: Buffer, position: number, prepared: PreparedMessage, stamp: EncodeStamp): EncodedRanges {
   const size = prepared.size;
   if (!isSafeNonNegative(position)) throw invalid('position', position, 'a safe integer >= 0');
   if (position + size > target.length) {
@@ -390,6 +394,20 @@ export function encodeMessage(target: Buffer, position: number, prepared: Prepar
   q += 1;
   assert(q === p + size, 'encodeMessage wrote exactly the prepared size');
 
+  return { bodyStart, bodyEnd, digitsStart, end: q };
+}
+
+/**
+ * Writes `prepared` as a record at `target[position..position + size)` and
+ * returns its size. Throws ERR_SEGMENT_FULL when the record does not fit in
+ * `target`, ERR_INVALID_ARGUMENT for a bad position or stamp. Writes no byte
+ * before every check has passed.
+ */
+export function encodeMessage(target: Buffer, position: number, prepared: PreparedMessage, stamp: EncodeStamp): number {
+  const { bodyStart, bodyEnd, digitsStart, end } = encodeFields(target, position, prepared, stamp);
+  const t = target;
+  const p = position;
+  const q = end;
   let crc = crc32Range(t, p, bodyStart, 0);
   crc = crc32Range(t, bodyEnd, digitsStart, crc);
   crc = crc32Range(t, digitsStart + RECORD_CRC_DIGITS, q, crc);
@@ -400,7 +418,27 @@ export function encodeMessage(target: Buffer, position: number, prepared: Prepar
     t[i] = ASCII_ZERO + crc - quotient * 10;
     crc = quotient;
   }
-  return size;
+  return prepared.size;
+}
+
+
+/**
+ * Like encodeMessage, but leaves both CRCs to a native batch call: writes
+ * every other byte and the record's five seal positions into
+ * `descriptors[slot * 5 ..]` (recordStart, bodyStart, bodyEnd, digitsStart,
+ * recordEnd: the layout of lib/native/crc32-native.ts sealRecords). The
+ * record is not valid until sealed; the caller seals before anything can
+ * read it. `prepared` should come from prepareMessage(..., false).
+ */
+export function encodeMessageForSeal(target: Buffer, position: number, prepared: PreparedMessage, stamp: EncodeStamp, descriptors: Int32Array, slot: number): number {
+  const { bodyStart, bodyEnd, digitsStart, end } = encodeFields(target, position, prepared, stamp);
+  const at = slot * 5;
+  descriptors[at] = position;
+  descriptors[at + 1] = bodyStart;
+  descriptors[at + 2] = bodyEnd;
+  descriptors[at + 3] = digitsStart;
+  descriptors[at + 4] = end;
+  return prepared.size;
 }
 
 /**
