@@ -47,7 +47,7 @@ export interface Options {
   syncFlushTimeout: number;
   /** Pre-fault each new segment (off the JS thread) before it is written. Default true. */
   warmMapedFileEnable: boolean;
-  /** Largest message in bytes, header included. Default 4 MiB. */
+  /** Largest message in bytes, header included. Default 4 MiB (or the segment size − 8 for smaller segments). */
   maxMessageSize: number;
   /** Hours a full segment is kept before expiry may delete it. Default 72. */
   fileReservedTime: number;
@@ -120,6 +120,11 @@ export function resolveOptions(input: OptionsInput): Readonly<Options> {
     if (!KNOWN_OPTIONS.has(key)) throw invalid(key, '(present)', 'a known option (typo?)');
   }
   const merged = { ...DEFAULTS, ...input } as Record<keyof Options, unknown>;
+  // Left to its default, the largest message shrinks to fit a small segment
+  // (the relation below); given explicitly, a value that does not fit is an error.
+  if (input.maxMessageSize === undefined && typeof merged.mappedFileSizeCommitLog === 'number') {
+    merged.maxMessageSize = Math.min(DEFAULTS.maxMessageSize, merged.mappedFileSizeCommitLog - 8);
+  }
   const day = 24 * 60 * 60 * 1000;
   if (typeof merged.storePathCommitLog !== 'string' || merged.storePathCommitLog.length === 0) {
     throw invalid('storePathCommitLog', merged.storePathCommitLog, 'a non-empty path');

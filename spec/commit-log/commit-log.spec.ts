@@ -297,3 +297,20 @@ describe('CommitLog options', () => {
     await expectCode(() => CommitLog.open({ ...TEST_MIN, storePathCommitLog: file }), 'ERR_STORE_DIR');
   });
 });
+
+describe('CommitLog option defaults', () => {
+  it('shrinks the default maxMessageSize to fit a small segment, but rejects an explicit one that does not fit', async () => {
+    const dir = makeTmpDir();
+    try {
+      const log = await CommitLog.open({ storePathCommitLog: join(dir.path, 'a'), mappedFileSizeCommitLog: 1024 * 1024 });
+      expect(log.options.maxMessageSize).toBe(1024 * 1024 - 8);
+      await log.close();
+      await expectCode(
+        () => CommitLog.open({ storePathCommitLog: join(dir.path, 'b'), mappedFileSizeCommitLog: 1024 * 1024, maxMessageSize: 1024 * 1024 }),
+        'ERR_INVALID_OPTION',
+      );
+    } finally {
+      dir.cleanup();
+    }
+  });
+});
