@@ -90,46 +90,38 @@ int mc_madvise(void *base, int64_t offset, int64_t len, int advice) {
   return madvise(start, length, advice) == 0 ? 0 : -errno;
 }
 
-int mc_populate_write(void *base, int64_t offset, int64_t len) {
+/* Fault [offset, offset+len) in, slice by slice: madvise(MADV_POPULATE_*)
+ * (Linux 5.14+); where that is refused (EINVAL on older kernels), touch one
+ * byte a page — for writing, by reading and writing it back unchanged (the
+ * volatile access keeps the compiler from dropping the pair). */
+static int populate(void *base, int64_t offset, int64_t len, int for_write) {
   char *start; size_t length;
   lower_thread_priority();
   if (len <= 0) return 0;
   page_range(base, offset, len, &start, &length);
+  int advice = for_write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
   for (size_t at = 0; at < length; at += (size_t)MC_SLICE_BYTES) {
     size_t piece = length - at < (size_t)MC_SLICE_BYTES ? length - at : (size_t)MC_SLICE_BYTES;
     int rc;
-    do { rc = madvise(start + at, piece, MADV_POPULATE_WRITE); } while (rc != 0 && errno == EINTR);
+    do { rc = madvise(start + at, piece, advice); } while (rc != 0 && errno == EINTR);
     if (rc == 0) continue;
     if (errno != EINVAL) return -errno;
-    /* Older kernel: fault each page in for writing without changing it. The
-     * volatile access keeps the compiler from dropping the read-write pair. */
     int64_t page = page_size();
     for (size_t p = at; p < at + piece; p += (size_t)page) {
       volatile char *byte = start + p;
-      *byte = *byte;
+      char value = *byte;
+      if (for_write) *byte = value;
     }
   }
   return 0;
 }
 
+int mc_populate_write(void *base, int64_t offset, int64_t len) {
+  return populate(base, offset, len, 1);
+}
+
 int mc_populate_read(void *base, int64_t offset, int64_t len) {
-  char *start; size_t length;
-  lower_thread_priority();
-  if (len <= 0) return 0;
-  page_range(base, offset, len, &start, &length);
-  for (size_t at = 0; at < length; at += (size_t)MC_SLICE_BYTES) {
-    size_t piece = length - at < (size_t)MC_SLICE_BYTES ? length - at : (size_t)MC_SLICE_BYTES;
-    int rc;
-    do { rc = madvise(start + at, piece, MADV_POPULATE_READ); } while (rc != 0 && errno == EINTR);
-    if (rc == 0) continue;
-    if (errno != EINVAL) return -errno;
-    /* Older kernel: read a byte a page. */
-    int64_t page = page_size();
-    volatile char sink = 0;
-    for (size_t p = at; p < at + piece; p += (size_t)page) sink ^= start[p];
-    (void)sink;
-  }
-  return 0;
+  return populate(base, offset, len, 0);
 }
 
 int64_t mc_data_end(const void *base, int64_t offset, int64_t len) {
