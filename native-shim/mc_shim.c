@@ -170,6 +170,17 @@ int mc_pwrite(int fd, const void *base, int64_t offset, int64_t len, int64_t fil
 }
 
 int mc_release_mapping(void *base, int64_t len) {
+  lower_thread_priority();
+  /* Drop the pages first, slice by slice, under the shared mmap lock
+   * (MADV_DONTNEED); replacing a populated 1 GiB range at once would hold
+   * the lock exclusively for tens of ms, and every page fault of the
+   * process (the JS thread's included) would wait. Refused on locked pages
+   * (EINVAL): then the replacement below does the freeing. */
+  char *start = (char *)base;
+  for (int64_t at = 0; at < len; at += MC_SLICE_BYTES) {
+    size_t piece = (size_t)(len - at < MC_SLICE_BYTES ? len - at : MC_SLICE_BYTES);
+    if (madvise(start + at, piece, MADV_DONTNEED) != 0) break;
+  }
   void *p = mmap(base, (size_t)len, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? -errno : 0;
