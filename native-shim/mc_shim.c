@@ -33,12 +33,15 @@ static void page_range(void *base, int64_t offset, int64_t len, char **start, si
 }
 
 /* Background I/O threads (the libuv pool) yield the CPU to the JS thread:
+ * (node's main thread is the process's first thread: its tid is the pid)
  * on a small machine a memcpy-heavy commit or a kworker-heavy flush must
  * not delay the event loop. Lowered once per thread; a refusal is harmless. */
 static __thread int background_priority_set = 0;
 static void lower_thread_priority(void) {
   if (background_priority_set) return;
   background_priority_set = 1;
+  /* Never the JS thread itself (a synchronous call runs on it): only pool threads. */
+  if ((pid_t)syscall(SYS_gettid) == getpid()) return;
   setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 }
 
