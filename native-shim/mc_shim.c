@@ -51,6 +51,10 @@ static void lower_thread_priority(void) {
  * for a CPU. Returning between slices is a preemption point, and madvise
  * drops the mmap lock between slices. */
 #define MC_SLICE_BYTES ((int64_t)4 << 20)
+/* Pre-faulting holds the process's mmap lock (shared) for a whole slice;
+ * a V8 thread that needs it exclusively queues behind, and the JS thread's
+ * own page faults queue behind that one. A short slice keeps the wait short. */
+#define MC_POPULATE_SLICE_BYTES ((int64_t)1 << 20)
 
 int mc_abi_version(void) { return MC_SHIM_ABI_VERSION; }
 
@@ -103,8 +107,8 @@ static int populate(void *base, int64_t offset, int64_t len, int for_write) {
   if (len <= 0) return 0;
   page_range(base, offset, len, &start, &length);
   int advice = for_write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
-  for (size_t at = 0; at < length; at += (size_t)MC_SLICE_BYTES) {
-    size_t piece = length - at < (size_t)MC_SLICE_BYTES ? length - at : (size_t)MC_SLICE_BYTES;
+  for (size_t at = 0; at < length; at += (size_t)MC_POPULATE_SLICE_BYTES) {
+    size_t piece = length - at < (size_t)MC_POPULATE_SLICE_BYTES ? length - at : (size_t)MC_POPULATE_SLICE_BYTES;
     int rc;
     do { rc = madvise(start + at, piece, advice); } while (rc != 0 && errno == EINTR);
     if (rc == 0) continue;

@@ -70,17 +70,25 @@ export async function benchAppend(params: AppendBenchParams): Promise<AppendBenc
     let timeouts = 0;
     const deadline = performance.now() + params.durationMs;
 
+    // An ASYNC append resolves through microtasks alone; a real caller is driven by I/O
+    // events. So every millisecond all appenders pause together for one turn of the event
+    // loop (one pausing alone would not let the loop turn while the others run on).
+    let nextTurnAt = performance.now() + 1;
+    let turn: Promise<void> | undefined;
+    const loopTurn = (): Promise<void> | undefined => {
+      if (turn === undefined && performance.now() >= nextTurnAt) {
+        turn = yieldToLoop().then(() => {
+          turn = undefined;
+          nextTurnAt = performance.now() + 1;
+        });
+      }
+      return turn;
+    };
     const worker = async () => {
-      let lastYield = performance.now();
       while (messages < params.messagesMax && performance.now() < deadline) {
+        const pause = loopTurn();
+        if (pause !== undefined) await pause;
         const started = performance.now();
-        // An ASYNC append resolves through microtasks alone; a real caller is driven by
-        // I/O events, so give timers a turn every millisecond (otherwise the event-loop
-        // probe itself could never run and would report 0).
-        if (started - lastYield >= 1) {
-          await yieldToLoop();
-          lastYield = performance.now();
-        }
         if (params.batch === 1) {
           const result = await log.append(message);
           recordBytes += result.size;
