@@ -55,7 +55,7 @@ async function main(): Promise<void> {
         }, size]);
         cleanups.push(async () => {
           await file.destroy();
-          pool?.destroy();
+          await pool?.destroy();
         });
       }
       const prepared = prepareMessage({ topic: 'bench', body: message }, 4 * 1024 * 1024);

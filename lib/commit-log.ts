@@ -802,7 +802,7 @@ export class CommitLog {
     } finally {
       this.state = 'closed';
       await this.queue.close().catch(() => undefined);
-      this.pool?.destroy();
+      await this.pool?.destroy();
       await this.checkpoint.close().catch(() => undefined);
       await this.lock.release();
     }

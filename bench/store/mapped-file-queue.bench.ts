@@ -126,6 +126,6 @@ export async function benchQueue(params: QueueBenchParams): Promise<QueueBenchRe
   } finally {
     writing = false;
     await queue.destroy();
-    pool?.destroy();
+    await pool?.destroy();
   }
 }

@@ -97,6 +97,6 @@ export async function benchSegment(params: SegmentBenchParams): Promise<{ append
     };
   } finally {
     await file.destroy();
-    pool?.destroy();
+    await pool?.destroy();
   }
 }

@@ -40,10 +40,11 @@ export interface NativeIO {
   /** Maps anonymous, page-aligned, zeroed memory (the off-heap buffers of the pool). */
   mapAnonymous(sizeBytes: number): Buffer;
   /**
-   * Releases a mapping now rather than at garbage collection. After this the
+   * Releases a mapping now rather than at garbage collection, off the JS
+   * thread (freeing a populated 1 GiB range takes tens of ms). After this the
    * Buffer reads zeros and writes go nowhere; it never faults.
    */
-  releaseMapping(mapping: Buffer): void;
+  releaseMapping(mapping: Buffer): Promise<void>;
   /** Bytes of the mapping resident in the page cache (mincore). */
   residentBytes(mapping: Buffer): number;
   /** madvise; advice on a range is a hint, so a refusal is ignored. */
@@ -65,7 +66,8 @@ export interface NativeIO {
   pwrite(fd: number, source: Buffer, position: number, length: number, fileOffset: number): Promise<void>;
   /** Locks a buffer in RAM; resolves false when the system refuses (no root, RLIMIT_MEMLOCK). */
   mlock(buffer: Buffer): Promise<boolean>;
-  munlock(buffer: Buffer): void;
+  /** Unlocks a buffer, off the JS thread; a refusal is ignored. */
+  munlock(buffer: Buffer): Promise<void>;
   /** Takes an exclusive, non-blocking advisory lock; false when another open file holds it. */
   lockExclusive(fd: number): boolean;
 }

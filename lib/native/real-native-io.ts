@@ -156,8 +156,8 @@ export class RealNativeIO implements NativeIO {
     }
   }
 
-  releaseMapping(mapping: Buffer): void {
-    throwIfFailed(shim().mc_release_mapping(mapping, mapping.length), 'mmap(MAP_FIXED)');
+  async releaseMapping(mapping: Buffer): Promise<void> {
+    throwIfFailed(await callAsync(shim().mc_release_mapping, mapping, mapping.length), 'mmap(MAP_FIXED)');
   }
 
   residentBytes(mapping: Buffer): number {
@@ -211,8 +211,8 @@ export class RealNativeIO implements NativeIO {
     throw errnoError(errno, 'mlock');
   }
 
-  munlock(buffer: Buffer): void {
-    shim().mc_munlock(buffer, 0, buffer.length);
+  async munlock(buffer: Buffer): Promise<void> {
+    await callAsync(shim().mc_munlock, buffer, 0, buffer.length);
   }
 
   lockExclusive(fd: number): boolean {

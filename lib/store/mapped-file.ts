@@ -485,7 +485,7 @@ export class MappedFile {
       this.readersDrained = undefined;
     }
     // Readers still holding past the deadline see zeros from here on; they cannot crash.
-    this.native.releaseMapping(this.mapping);
+    await this.native.releaseMapping(this.mapping);
     this.strategy.release();
     this.state = 'closed';
     await this.native.closeFile(this.fd);

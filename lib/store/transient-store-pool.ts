@@ -60,7 +60,7 @@ export class TransientStorePool {
         const results = await Promise.all(buffers.map((buffer) => params.native.mlock(buffer)));
         lockStatus = results.every(Boolean) ? 'locked' : 'refused';
         if (lockStatus === 'refused') {
-          for (const [index, buffer] of buffers.entries()) if (results[index]) params.native.munlock(buffer);
+          for (const [index, buffer] of buffers.entries()) if (results[index]) await params.native.munlock(buffer);
         }
       }
       if (lockStatus !== 'locked') {
@@ -69,7 +69,7 @@ export class TransientStorePool {
       }
       return new TransientStorePool(params, buffers, lockStatus);
     } catch (err) {
-      for (const buffer of buffers) params.native.releaseMapping(buffer);
+      for (const buffer of buffers) await params.native.releaseMapping(buffer).catch(() => undefined);
       throw err;
     }
   }
@@ -101,14 +101,17 @@ export class TransientStorePool {
     assert(this.available.length <= this.poolSize, 'pool never holds more buffers than it made');
   }
 
-  /** Unlocks and releases every buffer now. Buffers still borrowed read zeros afterwards. */
-  destroy(): void {
+  /**
+   * Unlocks and releases every buffer, off the JS thread. Borrowing fails
+   * from the first moment; buffers still borrowed read zeros afterwards.
+   */
+  async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
-    for (const buffer of this.all) {
-      if (this.lockStatus === 'locked') this.native.munlock(buffer);
-      this.native.releaseMapping(buffer);
-    }
     this.available.length = 0;
+    for (const buffer of this.all) {
+      if (this.lockStatus === 'locked') await this.native.munlock(buffer);
+      await this.native.releaseMapping(buffer);
+    }
   }
 }

@@ -29,8 +29,8 @@ describe.each<WriteMode>(['mapped', 'direct'])('durable cuts (%s)', (mode) => {
     io = new FaultNativeIO({ random: seededRandomForTest() });
     pool = mode === 'direct' ? await TransientStorePool.create({ native: io, poolSize: 3, bufferSizeBytes: SEGMENT, lock: false }) : undefined;
   });
-  afterEach(() => {
-    pool?.destroy();
+  afterEach(async () => {
+    await pool?.destroy();
     dir.cleanup();
   });
 

@@ -59,7 +59,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('MappedFile under faults (%s)', (
 
   afterEach(async () => {
     for (const file of opened.splice(0)) await file.close();
-    pool?.destroy();
+    await pool?.destroy();
     dir.cleanup();
   });
 

@@ -64,7 +64,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('MappedFileQueue under faults (%s
 
   afterEach(async () => {
     for (const queue of queues.splice(0)) await queue.close();
-    pool?.destroy();
+    await pool?.destroy();
     dir.cleanup();
   });
 

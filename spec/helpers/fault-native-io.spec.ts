@@ -58,7 +58,7 @@ describe('FaultNativeIO', () => {
 
   afterEach(async () => {
     const real = realNativeIO();
-    for (const map of mappings.splice(0)) real.releaseMapping(map);
+    for (const map of mappings.splice(0)) await real.releaseMapping(map);
     for (const fd of fds.splice(0)) await real.closeFile(fd);
     dir.cleanup();
   });
@@ -250,7 +250,7 @@ describe('FaultNativeIO', () => {
       await expect(io.pwrite(fd, fill(1, 1), 0, 1, 0)).rejects.toThrow(/before crash\(\)/);
       await expect(io.msync(map, 0, 1)).rejects.toThrow(/before crash\(\)/);
       await expect(io.fdatasync(fd)).rejects.toThrow(/before crash\(\)/);
-      io.releaseMapping(map);
+      await io.releaseMapping(map);
       mappings.splice(mappings.indexOf(map), 1);
       await io.closeFile(fd);
       fds.splice(fds.indexOf(fd), 1);

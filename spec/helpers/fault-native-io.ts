@@ -400,10 +400,10 @@ export class FaultNativeIO implements NativeIO {
     return this.inner.mapAnonymous(sizeBytes);
   }
 
-  releaseMapping(mapping: Buffer): void {
+  async releaseMapping(mapping: Buffer): Promise<void> {
     const errno = this.enter('releaseMapping');
     if (errno !== undefined) throw errnoError(errno, 'mmap(MAP_FIXED)');
-    this.inner.releaseMapping(mapping);
+    await this.inner.releaseMapping(mapping);
     this.mappings.delete(mapping);
   }
 
@@ -492,9 +492,9 @@ export class FaultNativeIO implements NativeIO {
     return this.track(this.inner.mlock(buffer));
   }
 
-  munlock(buffer: Buffer): void {
+  async munlock(buffer: Buffer): Promise<void> {
     this.enter('munlock');
-    this.inner.munlock(buffer);
+    await this.inner.munlock(buffer);
   }
 
   lockExclusive(fd: number): boolean {

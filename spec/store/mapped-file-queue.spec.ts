@@ -63,7 +63,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('MappedFileQueue (%s)', (mode) =>
   });
   afterEach(async () => {
     for (const queue of queues.splice(0)) await queue.close();
-    pool?.destroy();
+    await pool?.destroy();
     dir.cleanup();
   });
 

@@ -72,7 +72,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('MappedFile contract (%s)', (mode
 
   afterEach(async () => {
     for (const file of opened.splice(0)) await file.close();
-    pool?.destroy();
+    await pool?.destroy();
     dir.cleanup();
   });
 
@@ -314,7 +314,7 @@ describe('TransientStorePool', () => {
       pool.returnBuffer(a);
       pool.returnBuffer(b);
     } finally {
-      pool.destroy();
+      await pool.destroy();
     }
     await expectCode(() => pool.borrowBuffer(), 'ERR_CLOSED');
   });
@@ -339,7 +339,7 @@ describe('TransientStorePool', () => {
     } finally {
       await first.close();
       await second.close();
-      pool.destroy();
+      await pool.destroy();
     }
   });
 });
