@@ -132,7 +132,6 @@ export class CommitLog {
   private stallGate: Promise<void> | undefined;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private poison: CommitLogError | undefined;
-  private checkpointChain: Promise<void> = Promise.resolve();
   private confirmedListeners: Array<() => void> = [];
   private readonly queueKeys = new Map<string, Map<number, string>>();
   /** Seal positions of natively sealed records (5 int32 each), reused across batches. */
@@ -696,13 +695,15 @@ export class CommitLog {
     this.afterFlush();
   }
 
-  /** After any flush: tail readers may move; the checkpoint records the new durable offset. */
+  /**
+   * After any flush: tail readers may move. The checkpoint is not written
+   * here: a write per group commit would put the checkpoint file's inode in
+   * every journal commit of the data's fdatasync. It is written (and synced)
+   * by the thorough checkpoint instead; a checkpoint that lags only makes
+   * recovery walk a little more.
+   */
   private afterFlush(): void {
     this.notifyConfirmed();
-    const fields = { flushedOffset: this.queue.flushedWhere, lastFlushStoreTimestamp: this.lastStoreTimestamp, writtenAt: Date.now() };
-    this.checkpointChain = this.checkpointChain
-      .then(() => this.checkpoint.write(fields, false))
-      .catch((err: unknown) => this.poisonWith(err));
   }
 
   /**
@@ -717,7 +718,6 @@ export class CommitLog {
     const lastFlushStoreTimestamp = this.lastStoreTimestamp;
     await this.queue.commit(0);
     await this.queue.flush(0);
-    await this.checkpointChain;
     await this.checkpoint.writeTopicQueueTable({ coveredOffset, nextQueueOffsets });
     await this.checkpoint.write({ flushedOffset: this.queue.flushedWhere, lastFlushStoreTimestamp, writtenAt: Date.now() }, true);
     this.notifyConfirmed();
@@ -782,7 +782,6 @@ export class CommitLog {
         try {
           await this.queue.commit(0);
           await this.queue.flush(0);
-          await this.checkpointChain;
           const end = this.queue.maxWroteOffset;
           assert(this.queue.flushedWhere === end, 'close flushed everything');
           await this.checkpoint.writeTopicQueueTable({ coveredOffset: end, nextQueueOffsets: this.nextQueueOffsets });

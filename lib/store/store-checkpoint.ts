@@ -2,11 +2,10 @@
  * The checkpoint file (`<dir>/checkpoint`, layout in lib/format/checkpoint-codec.ts)
  * and the topic-queue table file (`<dir>/topic-queue-table`).
  *
- * The checkpoint is rewritten in place after flushes that moved the flushed
- * offset: a pwrite into the page cache each time, an fdatasync only when
- * asked (thorough checkpoints, close). It is written only after the data it
+ * The checkpoint is rewritten in place, and synced, every thorough interval
+ * (after a full flush) and at close. It is written only after the data it
  * names is durable, so on disk it can lag the log but never lead it; a
- * lagging checkpoint only makes recovery scan a little more.
+ * lagging checkpoint only makes recovery walk a little more.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
