@@ -254,7 +254,10 @@ export class MappedFileQueue {
     // Only the segments that hold data now: appends rolling into new ones during the
     // awaits are the next call's work. Each round moves `where` into the next segment.
     const end = this.maxWroteOffset;
-    const roundsMax = Math.ceil(Math.max(0, end - where) / this.fileSizeBytes) + 1;
+    // One round per segment holding bytes of [where, end), plus the round that finds the next
+    // segment at or past `end` (a segment may fill up during an await and send us on to it).
+    const segmentsInRange = end > where ? Math.floor((end - 1) / this.fileSizeBytes) - Math.floor(where / this.fileSizeBytes) + 1 : 0;
+    const roundsMax = segmentsInRange + 1;
     for (let rounds = 0; rounds < roundsMax; rounds += 1) {
       const file = this.findMappedFileByOffset(where, true);
       if (file === undefined || file.fileFromOffset >= end) return where;

@@ -294,3 +294,32 @@ describe('MappedFileQueue load errors', () => {
     await q.close();
   });
 });
+
+describe('MappedFileQueue commit/flush while appends fill segments', () => {
+  it('walks on into a segment that filled up during its own await', async () => {
+    const dir = makeTmpDir();
+    const pool = await TransientStorePool.create({ native, poolSize: 4, bufferSizeBytes: SEGMENT, lock: false });
+    const queue = new MappedFileQueue({ native, directory: dir.path, fileSizeBytes: SEGMENT, strategyFactory: writeStrategyFactory({ mode: 'direct', pool }), warm: false });
+    try {
+      // where is 10 bytes before the end of segment 0; end is 50 bytes into segment 1.
+      const first = await queue.lastMappedFileForAppend();
+      first.append(chunk(SEGMENT - 10, 1));
+      await queue.commit(0);
+      first.append(chunk(10, 2));
+      const second = await queue.lastMappedFileForAppend();
+      second.append(chunk(50, 3));
+      const committing = queue.commit(0);
+      // While that commit awaits its pwrite, segment 1 fills up and the log rolls on.
+      second.append(chunk(SEGMENT - 50, 4));
+      await queue.lastMappedFileForAppend();
+      await committing;
+      expect(queue.committedWhere).toBeGreaterThanOrEqual(SEGMENT + 50);
+      await queue.commit(0);
+      expect(queue.committedWhere).toBe(2 * SEGMENT);
+    } finally {
+      await queue.close();
+      await pool.destroy();
+      dir.cleanup();
+    }
+  });
+});
