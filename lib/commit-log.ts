@@ -353,7 +353,8 @@ export class CommitLog {
       throw new CommitLogError('ERR_INVALID_ARGUMENT', 'appendBatch needs a non-empty array of messages');
     }
     const sealNatively = messages.length >= NATIVE_SEAL_BATCH_MIN;
-    const prepared = messages.map((message) => prepareMessage(message, this.options.maxMessageSize, !sealNatively));
+    const now = Date.now();
+    const prepared = messages.map((message) => prepareMessage(message, this.options.maxMessageSize, !sealNatively, now));
     const written = await this.write(prepared, sealNatively);
     const status = await this.settle(written.endOffset);
     return {
