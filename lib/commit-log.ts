@@ -109,6 +109,9 @@ const CLEAN_INTERVAL_MS = 10_000;
  */
 const NATIVE_SEAL_BATCH_MIN = 32;
 
+/** For placeSync callers with no natively sealed records pending. */
+const noPendingSeal = (): void => undefined;
+
 /** Messages decoded per segment visit in scan/tail, so no segment is held across a yield. */
 const SCAN_BATCH_MAX = 256;
 
@@ -328,9 +331,32 @@ export class CommitLog {
   // --- append -------------------------------------------------------------------
 
   /** Appends one message; resolves per the flush policy (see the class comment). */
-  async append(message: MessageInput): Promise<AppendResult> {
-    this.checkWritable();
-    const prepared = prepareMessage(message, this.options.maxMessageSize);
+  append(message: MessageInput): Promise<AppendResult> {
+    let prepared: PreparedMessage;
+    try {
+      this.checkWritable();
+      prepared = prepareMessage(message, this.options.maxMessageSize);
+      // Fast path: nothing queued ahead and the segment at hand has room: written now,
+      // without the async machinery of write().
+      if (this.stallGate === undefined) {
+        const file = this.placeSync(prepared.size, noPendingSeal);
+        if (file !== undefined) {
+          const storeTimestamp = this.nextStoreTimestamp();
+          const { physicalOffset, queueOffset } = this.encodeOne(file, prepared, storeTimestamp);
+          if (this.confirmedListeners.length > 0 && this.options.flushDiskType === 'ASYNC_FLUSH') this.notifyConfirmed();
+          const result: AppendResult = { status: 'PUT_OK', physicalOffset, size: prepared.size, storeTimestamp, queueOffset };
+          if (this.groupCommit === undefined && this.committer === undefined) return Promise.resolve(result); // readable now
+          return this.settle(physicalOffset + prepared.size).then((status) => ((result.status = status), result));
+        }
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.appendQueued(prepared);
+  }
+
+  /** append() when it must wait for a segment, a pool buffer, or appends queued before it. */
+  private async appendQueued(prepared: PreparedMessage): Promise<AppendResult> {
     const written = await this.write([prepared]);
     const status = await this.settle(written.endOffset);
     return {
@@ -340,6 +366,25 @@ export class CommitLog {
       storeTimestamp: written.storeTimestamp,
       queueOffset: written.queueOffsets[0]!,
     };
+  }
+
+  /**
+   * Encodes one record at the end of `file` and takes its queue offset: both
+   * CRCs in JS, or, with `sealSlot`, its seal positions into that slot of
+   * sealDescriptors for one native sealRecords call later.
+   */
+  private encodeOne(file: MappedFile, record: PreparedMessage, storeTimestamp: number, sealSlot?: number): { physicalOffset: number; queueOffset: number } {
+    const position = file.wrotePosition;
+    const physicalOffset = file.fileFromOffset + position;
+    const key = this.queueKeyOf(record.topic, record.queueId);
+    const queueOffset = this.nextQueueOffsets.get(key) ?? 0;
+    const stamp = { physicalOffset, queueOffset, storeTimestamp };
+    if (sealSlot === undefined) encodeMessage(file.writeBuffer(), position, record, stamp);
+    else encodeMessageForSeal(file.writeBuffer(), position, record, stamp, this.sealDescriptors, sealSlot);
+    file.advance(record.size);
+    file.storeTimestamp = storeTimestamp;
+    this.nextQueueOffsets.set(key, queueOffset + 1);
+    return { physicalOffset, queueOffset };
   }
 
   /**
@@ -406,20 +451,7 @@ export class CommitLog {
           seal();
           sealFile = file;
         }
-        const position = file.wrotePosition;
-        const physicalOffset = file.fileFromOffset + position;
-        const key = this.queueKeyOf(record.topic, record.queueId);
-        const queueOffset = this.nextQueueOffsets.get(key) ?? 0;
-        const stamp = { physicalOffset, queueOffset, storeTimestamp };
-        if (sealNatively) {
-          encodeMessageForSeal(file.writeBuffer(), position, record, stamp, this.sealDescriptors, sealCount);
-          sealCount += 1;
-        } else {
-          encodeMessage(file.writeBuffer(), position, record, stamp);
-        }
-        file.advance(record.size);
-        file.storeTimestamp = storeTimestamp;
-        this.nextQueueOffsets.set(key, queueOffset + 1);
+        const { physicalOffset, queueOffset } = this.encodeOne(file, record, storeTimestamp, sealNatively ? sealCount++ : undefined);
         physicalOffsets[index] = physicalOffset;
         queueOffsets[index] = queueOffset;
         endOffset = physicalOffset + record.size;
