@@ -310,3 +310,43 @@ int mc_seal_records(void *base, const int32_t *descriptors, int32_t count) {
   for (int32_t i = 0; i < count; i++) seal_rest(bytes, descriptors + (size_t)i * MC_SEAL_DESCRIPTOR_INT32S);
   return 0;
 }
+
+/* The CRCs a sealed record carries, recomputed: 1 when BODYCRC and the ten
+ * record CRC digits both match. */
+static int record_verifies(const unsigned char *base, const int32_t *d) {
+  const unsigned char *record = base + d[MC_SEAL_RECORD_START];
+  const unsigned char *body = base + d[MC_SEAL_BODY_START];
+  const unsigned char *body_end = base + d[MC_SEAL_BODY_END];
+  const unsigned char *digits = base + d[MC_SEAL_DIGITS_START];
+  const unsigned char *record_end = base + d[MC_SEAL_RECORD_END];
+  uint32_t body_crc = ~crc32_update(0xffffffffu, body, (size_t)(body_end - body));
+  if (body_crc != load_be32(record + RECORD_BODY_CRC_OFFSET)) return 0;
+  uint32_t crc = 0xffffffffu;
+  crc = crc32_update(crc, record, (size_t)(body - record));
+  crc = crc32_update(crc, body_end, (size_t)(digits - body_end));
+  crc = crc32_update(crc, digits + RECORD_CRC_DIGITS, (size_t)(record_end - (digits + RECORD_CRC_DIGITS)));
+  crc = ~crc;
+  uint64_t stored = 0;
+  for (int i = 0; i < RECORD_CRC_DIGITS; i++) {
+    unsigned char c = digits[i];
+    if (c < '0' || c > '9') return 0;
+    stored = stored * 10 + (uint64_t)(c - '0');
+  }
+  return stored == (uint64_t)crc;
+}
+
+int32_t mc_verify_records(const void *base, const int32_t *descriptors, int32_t count) {
+  if (count < 0 || (count > 0 && (base == NULL || descriptors == NULL))) return -EINVAL;
+  const unsigned char *bytes = (const unsigned char *)base;
+  int64_t floor = 0;
+  for (int32_t i = 0; i < count; i++) {
+    const int32_t *d = descriptors + (size_t)i * MC_SEAL_DESCRIPTOR_INT32S;
+    if (!descriptor_ordered(d, floor)) return -EINVAL;
+    floor = d[MC_SEAL_RECORD_END];
+  }
+  for (int32_t i = 0; i < count; i++) {
+    const int32_t *d = descriptors + (size_t)i * MC_SEAL_DESCRIPTOR_INT32S;
+    if (!descriptor_matches_record(bytes, d) || !record_verifies(bytes, d)) return i;
+  }
+  return count;
+}

@@ -106,4 +106,10 @@ int mc_crc32_accelerated(void);
  * The caller guarantees the last recordEnd is within base's buffer. */
 int mc_seal_records(void *base, const int32_t *descriptors, int32_t count);
 
+/* Checks the records `mc_seal_records` would seal (same descriptors): returns
+ * the index of the first whose BODYCRC or record CRC digits do not match
+ * (or whose TOTALSIZE/separators disagree with its descriptor), `count`
+ * when all verify, -EINVAL for malformed descriptors. Reads only. */
+int32_t mc_verify_records(const void *base, const int32_t *descriptors, int32_t count);
+
 #endif

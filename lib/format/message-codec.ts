@@ -194,6 +194,23 @@ export interface DecodeOptions {
   copy: boolean;
   /** When given, a record whose PHYSICALOFFSET differs is corrupt. */
   expectedPhysicalOffset?: number;
+  /**
+   * With `verify: false`: where to put a message's five seal positions
+   * (recordStart, bodyStart, bodyEnd, digitsStart, recordEnd) so a caller
+   * can check many records' CRCs in one native call (verifyRecords).
+   */
+  sealPositions?: { descriptors: Int32Array; slot: number };
+}
+
+/** Writes a located message's seal positions into `target.descriptors[target.slot * 5 ..]`. */
+function putSealPositions(target: { descriptors: Int32Array; slot: number }, position: number, located: Located): void {
+  const at = target.slot * 5;
+  const d = target.descriptors;
+  d[at] = position;
+  d[at + 1] = located.bodyStart;
+  d[at + 2] = located.bodyEnd;
+  d[at + 3] = located.end - RECORD_CRC_DIGITS_FROM_END;
+  d[at + 4] = located.end;
 }
 
 /** Largest value of a signed 32-bit size field. */
@@ -636,6 +653,7 @@ export function decodeRecord(source: Buffer, position: number, limit: number, op
   }
   const located = locateRecord(source, position, limit, options);
   if (located.kind !== 'located') return located;
+  if (options.sealPositions !== undefined) putSealPositions(options.sealPositions, position, located);
   const s = source;
   const p = position;
   const {
@@ -701,6 +719,7 @@ export type SummaryResult = NonMessage | { readonly kind: 'message'; readonly si
 export function decodeRecordSummary(source: Buffer, position: number, limit: number, options: Omit<DecodeOptions, 'copy'>): SummaryResult {
   const located = locateRecord(source, position, limit, options);
   if (located.kind !== 'located') return located;
+  if (options.sealPositions !== undefined) putSealPositions(options.sealPositions, position, located);
   const { v } = located;
   const queueId = v.getInt32(position + QUEUE_ID_OFFSET);
   if (queueId < 0) return corrupt(`negative QUEUEID ${queueId}`);

@@ -95,6 +95,27 @@ export function sealRecords(buffer: Buffer, descriptors: Int32Array, count: numb
   assert(result === 0, `mc_seal_records returned ${result}`);
 }
 
+/**
+ * Checks both CRCs of `count` records in one ffi call (the descriptors
+ * sealRecords takes). Returns the index of the first record that does not
+ * verify, or `count` when all do. Reads only.
+ */
+export function verifyRecords(buffer: Buffer, descriptors: Int32Array, count: number): number {
+  assert(
+    Number.isInteger(count) && count >= 0 && count * SEAL_DESCRIPTOR_INT32S <= descriptors.length,
+    `verifyRecords count ${count} must be in 0..${Math.floor(descriptors.length / SEAL_DESCRIPTOR_INT32S)}`,
+  );
+  if (count === 0) return 0;
+  const firstStart = descriptors[SEAL_RECORD_START]!;
+  const lastEnd = descriptors[(count - 1) * SEAL_DESCRIPTOR_INT32S + SEAL_RECORD_END]!;
+  assert(firstStart >= 0 && lastEnd <= buffer.length, `verifyRecords records [${firstStart}, ${lastEnd}) must lie in the buffer of ${buffer.length} bytes`);
+  const view = Buffer.from(descriptors.buffer, descriptors.byteOffset, count * SEAL_DESCRIPTOR_INT32S * 4);
+  const result = shim().mc_verify_records(buffer, view, count);
+  assert(result !== -constants.errno.EINVAL, `mc_verify_records refused a malformed descriptor among ${count} records`);
+  assert(result >= 0 && result <= count, `mc_verify_records returned ${result}`);
+  return result;
+}
+
 function assertRange(buffer: Buffer, start: number, end: number, previous: number): void {
   assert(
     Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start <= end && end <= buffer.length,

@@ -47,6 +47,7 @@ export interface ShimFunctions {
   mc_crc32_accelerated: ForeignFunction<[]>;
   /** Writes BODYCRC and the record CRC digits of `count` records (5 int32 descriptors each); 0 or -EINVAL. */
   mc_seal_records: ForeignFunction<[base: Buffer, descriptors: Buffer, count: number]>;
+  mc_verify_records: ForeignFunction<[base: Buffer, descriptors: Buffer, count: number]>;
 }
 
 /** Where the shim is built: <package>/native-shim/build/libmcshim.so, from lib/native or dist/lib/native. */
@@ -91,6 +92,7 @@ function loadShim(): ShimFunctions {
     mc_crc32_portable: ['uint32', ['uint32', ptr, 'int64', 'int64']],
     mc_crc32_accelerated: ['int', []],
     mc_seal_records: ['int', [ptr, ptr, 'int32']],
+    mc_verify_records: ['int32', [ptr, ptr, 'int32']],
   }) as ShimFunctions;
   const abi = lib.mc_abi_version();
   if (abi !== SHIM_ABI_VERSION) {
