@@ -43,7 +43,7 @@ import { CommitRealTimeService } from './flush/commit-real-time-service.js';
 import { FlushRealTimeService } from './flush/flush-real-time-service.js';
 import { GroupCommitService } from './flush/group-commit-service.js';
 import { ServiceLoop } from './flush/service-loop.js';
-import { SEAL_DESCRIPTOR_INT32S, sealRecords } from './native/crc32-native.js';
+import { SEAL_DESCRIPTOR_INT32S, sealRecords, verifyRecords } from './native/crc32-native.js';
 import type { NativeIO } from './native/native-io.js';
 import { realNativeIO } from './native/real-native-io.js';
 import { recover, type CorruptionReport, type RecoveryResult } from './recovery/recover.js';
@@ -137,6 +137,8 @@ export class CommitLog {
   private poison: CommitLogError | undefined;
   private confirmedListeners: Array<() => void> = [];
   private readonly queueKeys = new Map<string, Map<number, string>>();
+  /** Seal positions of a scan batch, for its one native CRC check. */
+  private readonly scanDescriptors = new Int32Array(SCAN_BATCH_MAX * SEAL_DESCRIPTOR_INT32S);
   /** Seal positions of natively sealed records (5 int32 each), reused across batches. */
   private sealDescriptors = new Int32Array(256 * SEAL_DESCRIPTOR_INT32S);
 
@@ -665,9 +667,12 @@ export class CommitLog {
       let bodyBytes = 0;
       let position = offset - file.fileFromOffset;
       let nextOffset: number | undefined;
+      // Structure first; the CRCs of the whole batch are checked by one native call below.
+      const sealPositions = { descriptors: this.scanDescriptors, slot: 0 };
       while (position < limit && messages.length < SCAN_BATCH_MAX) {
         const physicalOffset = file.fileFromOffset + position;
-        const decoded = decodeRecord(view, position, limit, { verify, copy: false, expectedPhysicalOffset: physicalOffset });
+        sealPositions.slot = messages.length;
+        const decoded = decodeRecord(view, position, limit, { verify: false, copy: false, expectedPhysicalOffset: physicalOffset, ...(verify ? { sealPositions } : {}) });
         if (decoded.kind === 'message') {
           messages.push(decoded.message);
           bodyBytes += decoded.message.body.length;
@@ -684,6 +689,13 @@ export class CommitLog {
           break;
         } else {
           throw notAMessage(view, position, physicalOffset, decoded);
+        }
+      }
+      if (verify) {
+        const good = verifyRecords(view, this.scanDescriptors, messages.length);
+        if (good < messages.length) {
+          const bad = messages[good]!.physicalOffset - file.fileFromOffset;
+          throw notAMessage(view, bad, file.fileFromOffset + bad, decodeRecord(view, bad, limit, { verify: true, copy: false }));
         }
       }
       // The views point into the mapping: copy them out before the segment is released.

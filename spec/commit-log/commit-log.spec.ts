@@ -314,3 +314,32 @@ describe('CommitLog option defaults', () => {
     }
   });
 });
+
+describe('CommitLog reads never return a corrupt record', () => {
+  it('scan and read reject a record whose body changed on disk with ERR_CORRUPT, and return the ones before it', async () => {
+    const dir = makeTmpDir();
+    const log = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: dir.path });
+    try {
+      const written = [];
+      for (let i = 0; i < 20; i += 1) written.push(await log.append({ topic: 't', body: body(i, 300) }));
+      await log.flush();
+      // Another writer (a bad disk, a stray process) changes one body byte: the page cache is shared.
+      const { openSync, writeSync, closeSync } = await import('node:fs');
+      const fd = openSync(join(dir.path, segmentFileName(0)), 'r+');
+      writeSync(fd, Buffer.from([0x42 ^ body(7, 300)[10]!]), 0, 1, written[7]!.physicalOffset + written[7]!.size - 200);
+      closeSync(fd);
+      const error = await expectCode(() => log.read(written[7]!.physicalOffset), 'ERR_CORRUPT');
+      expect(error.message).toContain(String(written[7]!.physicalOffset));
+      expect(log.read(written[6]!.physicalOffset).body).toEqual(body(6, 300));
+      await expectCode(async () => {
+        for await (const _ of log.scan()) void _;
+      }, 'ERR_CORRUPT');
+      const before = [];
+      for await (const m of log.scan({ to: written[7]!.physicalOffset })) before.push(m.queueOffset);
+      expect(before).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    } finally {
+      await log.close();
+      dir.cleanup();
+    }
+  });
+});
