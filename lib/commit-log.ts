@@ -43,7 +43,7 @@ import { CommitRealTimeService } from './flush/commit-real-time-service.js';
 import { FlushRealTimeService } from './flush/flush-real-time-service.js';
 import { GroupCommitService } from './flush/group-commit-service.js';
 import { ServiceLoop } from './flush/service-loop.js';
-import { SEAL_DESCRIPTOR_INT32S, sealRecords, verifyRecords } from './native/crc32-native.js';
+import { SEAL_BODY_END, SEAL_BODY_START, SEAL_DESCRIPTOR_INT32S, sealRecords, verifyRecords } from './native/crc32-native.js';
 import type { NativeIO } from './native/native-io.js';
 import { realNativeIO } from './native/real-native-io.js';
 import { recover, type CorruptionReport, type RecoveryResult } from './recovery/recover.js';
@@ -672,10 +672,11 @@ export class CommitLog {
       while (position < limit && messages.length < SCAN_BATCH_MAX) {
         const physicalOffset = file.fileFromOffset + position;
         sealPositions.slot = messages.length;
-        const decoded = decodeRecord(view, position, limit, { verify: false, copy: false, expectedPhysicalOffset: physicalOffset, ...(verify ? { sealPositions } : {}) });
+        const decoded = decodeRecord(view, position, limit, { verify: false, copy: false, expectedPhysicalOffset: physicalOffset, sealPositions, skipBody: true });
         if (decoded.kind === 'message') {
           messages.push(decoded.message);
-          bodyBytes += decoded.message.body.length;
+          const at = sealPositions.slot * SEAL_DESCRIPTOR_INT32S;
+          bodyBytes += this.scanDescriptors[at + SEAL_BODY_END]! - this.scanDescriptors[at + SEAL_BODY_START]!;
           position += decoded.size;
         } else if (decoded.kind === 'blank') {
           if (position + decoded.size === file.fileSizeBytes) {
@@ -701,8 +702,9 @@ export class CommitLog {
       // The views point into the mapping: copy them out before the segment is released.
       const bodies = Buffer.allocUnsafeSlow(bodyBytes);
       let at = 0;
-      for (const message of messages) {
-        const length = message.body.copy(bodies, at);
+      for (const [index, message] of messages.entries()) {
+        const slot = index * SEAL_DESCRIPTOR_INT32S;
+        const length = view.copy(bodies, at, this.scanDescriptors[slot + SEAL_BODY_START]!, this.scanDescriptors[slot + SEAL_BODY_END]!);
         message.body = bodies.subarray(at, at + length);
         at += length;
       }

@@ -200,7 +200,15 @@ export interface DecodeOptions {
    * can check many records' CRCs in one native call (verifyRecords).
    */
   sealPositions?: { descriptors: Int32Array; slot: number };
+  /**
+   * Leave `body` empty: the caller copies the bodies itself, from the
+   * sealPositions (a scan copying a whole batch into one buffer).
+   */
+  skipBody?: boolean;
 }
+
+/** The body of a message decoded with `skipBody`. */
+const NO_BODY = Buffer.alloc(0);
 
 /** Writes a located message's seal positions into `target.descriptors[target.slot * 5 ..]`. */
 function putSealPositions(target: { descriptors: Int32Array; slot: number }, position: number, located: Located): void {
@@ -673,14 +681,16 @@ export function decodeRecord(source: Buffer, position: number, limit: number, op
   if (parsed.kind === 'corrupt') return corrupt(parsed.reason);
 
   let body: Buffer;
-  if (options.copy) {
+  if (options.skipBody) {
+    body = NO_BODY;
+  } else if (options.copy) {
     body = Buffer.allocUnsafe(bodyLength);
     s.copy(body, 0, bodyStart, bodyEnd);
   } else {
     body = s.subarray(bodyStart, bodyEnd);
   }
   const message: StoredMessage = {
-    topic: s.toString('utf8', topicStart, topicEnd),
+    topic: decodeTopic(s, topicStart, topicEnd),
     queueId,
     flag: v.getInt32(p + FLAG_OFFSET),
     sysFlag,
@@ -737,12 +747,27 @@ export function decodeRecordSummary(source: Buffer, position: number, limit: num
 
 /** Decoded topics by their bytes' position-independent key: topics are few and repeat. */
 const decodedTopics = new Map<string, string>();
+let lastTopicBytes: Uint8Array = new Uint8Array(0);
+let lastTopic = '';
 function decodeTopic(source: Buffer, start: number, end: number): string {
+  // Runs of records mostly share a topic: compare with the last one byte by byte first.
+  const length = end - start;
+  if (length === lastTopicBytes.length) {
+    let same = true;
+    for (let i = 0; i < length; i++) {
+      if (source[start + i] !== lastTopicBytes[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return lastTopic;
+  }
+  lastTopicBytes = Uint8Array.prototype.slice.call(source, start, end);
   // latin1 is a 1:1 byte→char map: a cheap exact key for the UTF-8 bytes.
   const key = source.toString('latin1', start, end);
   const cached = decodedTopics.get(key);
-  if (cached !== undefined) return cached;
-  return remember(decodedTopics, key, source.toString('utf8', start, end), TOPIC_CACHE_ENTRIES_MAX);
+  lastTopic = cached ?? remember(decodedTopics, key, source.toString('utf8', start, end), TOPIC_CACHE_ENTRIES_MAX);
+  return lastTopic;
 }
 
 // --- helpers -----------------------------------------------------------------
