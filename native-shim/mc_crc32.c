@@ -270,17 +270,27 @@ static void seal_body(unsigned char *base, const int32_t *d) {
 /* The record CRC over [recordStart, bodyStart) ++ [bodyEnd, digitsStart) ++
  * [digitsStart + 10, recordEnd), BODYCRC included, as ten zero-padded ASCII
  * digits at digitsStart (most significant first). */
-static void seal_rest(unsigned char *base, const int32_t *d) {
+/* The record CRC over [recordStart, bodyStart) ++ [bodyEnd, digitsStart) ++
+ * [digitsStart + 10, recordEnd): everything but the body (which BODYCRC,
+ * inside the first range, covers) and the digits themselves. */
+static uint32_t record_crc(const unsigned char *base, const int32_t *d) {
   const unsigned char *record = base + d[MC_SEAL_RECORD_START];
   const unsigned char *body = base + d[MC_SEAL_BODY_START];
   const unsigned char *body_end = base + d[MC_SEAL_BODY_END];
-  unsigned char *digits = base + d[MC_SEAL_DIGITS_START];
+  const unsigned char *digits = base + d[MC_SEAL_DIGITS_START];
   const unsigned char *record_end = base + d[MC_SEAL_RECORD_END];
   uint32_t crc = 0xffffffffu;
   crc = crc32_update(crc, record, (size_t)(body - record));
   crc = crc32_update(crc, body_end, (size_t)(digits - body_end));
   crc = crc32_update(crc, digits + RECORD_CRC_DIGITS, (size_t)(record_end - (digits + RECORD_CRC_DIGITS)));
-  crc = ~crc;
+  return ~crc;
+}
+
+/* The record CRC, BODYCRC included, as ten zero-padded ASCII digits at
+ * digitsStart (most significant first). */
+static void seal_rest(unsigned char *base, const int32_t *d) {
+  unsigned char *digits = base + d[MC_SEAL_DIGITS_START];
+  uint32_t crc = record_crc(base, d);
   for (int i = RECORD_CRC_DIGITS - 1; i >= 0; i--) {
     digits[i] = (unsigned char)('0' + crc % 10);
     crc /= 10;
@@ -316,23 +326,16 @@ int mc_seal_records(void *base, const int32_t *descriptors, int32_t count) {
 static int record_verifies(const unsigned char *base, const int32_t *d) {
   const unsigned char *record = base + d[MC_SEAL_RECORD_START];
   const unsigned char *body = base + d[MC_SEAL_BODY_START];
-  const unsigned char *body_end = base + d[MC_SEAL_BODY_END];
   const unsigned char *digits = base + d[MC_SEAL_DIGITS_START];
-  const unsigned char *record_end = base + d[MC_SEAL_RECORD_END];
-  uint32_t body_crc = ~crc32_update(0xffffffffu, body, (size_t)(body_end - body));
+  uint32_t body_crc = ~crc32_update(0xffffffffu, body, (size_t)(d[MC_SEAL_BODY_END] - d[MC_SEAL_BODY_START]));
   if (body_crc != load_be32(record + RECORD_BODY_CRC_OFFSET)) return 0;
-  uint32_t crc = 0xffffffffu;
-  crc = crc32_update(crc, record, (size_t)(body - record));
-  crc = crc32_update(crc, body_end, (size_t)(digits - body_end));
-  crc = crc32_update(crc, digits + RECORD_CRC_DIGITS, (size_t)(record_end - (digits + RECORD_CRC_DIGITS)));
-  crc = ~crc;
   uint64_t stored = 0;
   for (int i = 0; i < RECORD_CRC_DIGITS; i++) {
     unsigned char c = digits[i];
     if (c < '0' || c > '9') return 0;
     stored = stored * 10 + (uint64_t)(c - '0');
   }
-  return stored == (uint64_t)crc;
+  return stored == (uint64_t)record_crc(base, d);
 }
 
 int32_t mc_verify_records(const void *base, const int32_t *descriptors, int32_t count) {
