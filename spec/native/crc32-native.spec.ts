@@ -29,6 +29,7 @@ import {
   crc32NativeAccelerated,
   crc32NativePortable,
   sealRecords,
+  verifyRecords,
 } from '../../lib/native/crc32-native.js';
 import { seededRandomForTest, type SeededRandom } from '../helpers/seeded-random.js';
 
@@ -298,5 +299,36 @@ describe('sealRecords refuses malformed descriptors and writes nothing', () => {
     // Exactly fitting is fine.
     sealRecords(target.subarray(0, lastEnd), descriptors, 3);
     expect(target.equals(bytes)).toBe(true);
+  });
+});
+
+describe('verifyRecords checks what sealRecords writes', () => {
+  const inputs: MessageInput[] = Array.from({ length: 40 }, (_, i) => ({
+    topic: i % 3 === 0 ? 't'.repeat(200) : 'orders',
+    body: Buffer.alloc(i * 37, i),
+    ...(i % 4 === 0 ? { bornHost: IPV6_BORN, storeHost: IPV6_STORE } : {}),
+    ...(i % 5 === 0 ? { properties: { KEYS: `k${i}`, 'ünï': 'x' } } : {}),
+  }));
+
+  it('returns the count when every record verifies, and the index of the first one that does not', () => {
+    const { bytes, descriptors } = encodeBatch(inputs, 0, 0);
+    expect(verifyRecords(bytes, descriptors, inputs.length)).toBe(inputs.length);
+    expect(verifyRecords(bytes, descriptors, 0)).toBe(0);
+    for (const victim of [0, 17, 39]) {
+      for (const where of ['header', 'body', 'digits', 'tail'] as const) {
+        const damaged = Buffer.from(bytes);
+        const d = victim * SEAL_DESCRIPTOR_INT32S;
+        const at =
+          where === 'header' ? descriptors[d + SEAL_RECORD_START]! + 20
+          : where === 'body' ? (descriptors[d + SEAL_BODY_END]! > descriptors[d + SEAL_BODY_START]! ? descriptors[d + SEAL_BODY_START]! : descriptors[d + SEAL_RECORD_START]! + 20)
+          : where === 'digits' ? descriptors[d + SEAL_DIGITS_START]! + 3
+          : descriptors[d + SEAL_RECORD_END]! - 15; // inside the topic/properties run
+        damaged[at]! ^= 0x10;
+        expect(verifyRecords(damaged, descriptors, inputs.length), `record ${victim}, ${where}`).toBe(victim);
+        // The codec agrees: that record fails its checks.
+        const decoded = decodeRecord(damaged, descriptors[d + SEAL_RECORD_START]!, damaged.length, { verify: true, copy: false });
+        expect(decoded.kind, `record ${victim}, ${where}`).not.toBe('message');
+      }
+    }
   });
 });
