@@ -65,12 +65,15 @@ const SETTLE_MAX_MS = 10_000;
 
 /**
  * flushCommitLogLeastPages for the randomized runs. TEST_MIN's 4 makes the
- * ASYNC background flush stop at a page boundary, usually inside a record,
- * and the checkpoint then names that mid-record offset as the frontier:
- * recovery reports the torn remainder of that record as durable corruption
- * (BUG, pinned by the it.fails test at the end of this file). Until it is
- * fixed the randomized runs use 0 (every flush ends on a record boundary);
- * MC_POWER_CUT_LEAST_PAGES=4 runs them as TEST_MIN does.
+ * ASYNC background flush stop at a page boundary, usually inside a record;
+ * when the checkpoint names that mid-record offset as the frontier, recovery
+ * reports the torn remainder of the record as durable corruption (BUG,
+ * pinned by the it.fails test at the end of this file). Since 83e1cbd the
+ * checkpoint is written only by the thorough checkpoint, after a flush(0),
+ * which made this rare (it reads flushedWhere after the table write, so a
+ * background flush in between can still leave it mid-record). Until the
+ * recovery rule is fixed the randomized runs use 0 (every flush ends on a
+ * record boundary); MC_POWER_CUT_LEAST_PAGES=4 runs them as TEST_MIN does.
  */
 const FLUSH_LEAST_PAGES = leastPagesFromEnv();
 
@@ -396,17 +399,19 @@ function unexplainedReports(reports: readonly CorruptionReport[], checkpointTorn
 
 describe('power cuts: the checkpoint frontier inside a record', () => {
   /**
-   * BUG (lib/store/mapped-file.ts MappedFile.flush + lib/recovery/plan-recovery.ts):
-   * an ASYNC_FLUSH background flush (flushCommitLogLeastPages > 0) stops at
-   * the last whole page, usually inside a record, and afterFlush() writes
-   * that offset to the checkpoint. After a power cut that kept the
-   * checkpoint but not the record's next page, recovery classifies the
-   * record by its *start* (`offset < frontier` → before-frontier): the torn
-   * remainder is reported as durable corruption, and when the segment is not
-   * the last, the rest of it is skipped and the walk goes on in the next
-   * segment, keeping later (non-durable, kept-by-writeback) records after a
-   * hole. A record that ends past the frontier was never durable: it is a
-   * torn tail, to be cut quietly with everything after it.
+   * BUG (lib/recovery/plan-recovery.ts, with lib/store/mapped-file.ts
+   * MappedFile.flush): an ASYNC_FLUSH background flush (flushCommitLogLeastPages
+   * > 0) stops at the last whole page, usually inside a record, and
+   * flushedWhere — which the checkpoint records — is then a mid-record
+   * offset (since 83e1cbd only when a background flush lands between the
+   * thorough checkpoint's flush(0) and its read of flushedWhere). After a
+   * power cut that kept the checkpoint but not the record's next page,
+   * recovery classifies the record by its *start* (`offset < frontier` →
+   * before-frontier): the torn remainder is reported as durable corruption,
+   * dropped as a hole, and the walk goes on after it, keeping later
+   * (never durable, kept by writeback) records after the hole. A record
+   * that ends past the frontier was never durable: it is a torn tail, to be
+   * cut quietly with everything after it.
    *
    * Built here at file level (the state a power cut leaves): segment 0 holds
    * record X across a page boundary P; the checkpoint says P; the bytes of
