@@ -51,6 +51,7 @@ import { abortMarkerExists, createAbortMarker, removeAbortMarker } from './store
 import { cleanCommitLog } from './store/clean-commit-log-service.js';
 import type { MappedFile } from './store/mapped-file.js';
 import { MappedFileQueue } from './store/mapped-file-queue.js';
+import { PREPARED_MAX } from './store/allocate-mapped-file-service.js';
 import { readCheckpoint, readTopicQueueTable, StoreCheckpoint } from './store/store-checkpoint.js';
 import { StoreLock } from './store/store-lock.js';
 import { TransientStorePool } from './store/transient-store-pool.js';
@@ -109,6 +110,14 @@ const CLEAN_INTERVAL_MS = 10_000;
  */
 const NATIVE_SEAL_BATCH_MIN = 32;
 
+/** What write() reports of the records it wrote. */
+interface Written {
+  physicalOffsets: number[];
+  queueOffsets: number[];
+  storeTimestamp: number;
+  endOffset: number;
+}
+
 /** For placeSync callers with no natively sealed records pending. */
 const noPendingSeal = (): void => undefined;
 
@@ -132,7 +141,9 @@ export class CommitLog {
   private readonly checkpointer: ServiceLoop;
   private readonly cleaner: ServiceLoop;
   private lastStoreTimestamp: number;
-  private stallGate: Promise<void> | undefined;
+  /** Writers queued or running (append's fast path needs none), and the tail of their FIFO. */
+  private pendingWrites = 0;
+  private writeTail: Promise<void> = Promise.resolve();
   private state: 'open' | 'closing' | 'closed' = 'open';
   private poison: CommitLogError | undefined;
   private confirmedListeners: Array<() => void> = [];
@@ -340,7 +351,7 @@ export class CommitLog {
       prepared = prepareMessage(message, this.options.maxMessageSize);
       // Fast path: nothing queued ahead and the segment at hand has room: written now,
       // without the async machinery of write().
-      if (this.stallGate === undefined) {
+      if (this.pendingWrites === 0) {
         const file = this.placeSync(prepared.size, noPendingSeal);
         if (file !== undefined) {
           const storeTimestamp = this.nextStoreTimestamp();
@@ -412,18 +423,24 @@ export class CommitLog {
   }
 
   /**
-   * Writes prepared records in call order. Synchronous unless a roll must
-   * wait for a segment or direct mode for a pool buffer; while one append
-   * waits, later ones queue behind it (the stall gate), so offsets follow
-   * the order of the calls.
+   * Writes prepared records in call order: writers form a FIFO (each runs
+   * after the one before it has finished, awaits included), so offsets
+   * follow the order of the calls even when one must wait for a segment or a
+   * pool buffer. append() takes its synchronous fast path only when no
+   * writer is queued.
    */
-  private async write(
-    prepared: readonly PreparedMessage[],
-    sealNatively = false,
-  ): Promise<{ physicalOffsets: number[]; queueOffsets: number[]; storeTimestamp: number; endOffset: number }> {
-    while (this.stallGate !== undefined) await this.stallGate;
-    this.checkWritable();
-    let openGate: (() => void) | undefined;
+  private write(prepared: readonly PreparedMessage[], sealNatively = false): Promise<Written> {
+    this.pendingWrites += 1;
+    const run = this.writeTail.then(() => this.writeInOrder(prepared, sealNatively));
+    this.writeTail = run.then(
+      () => void (this.pendingWrites -= 1),
+      () => void (this.pendingWrites -= 1),
+    );
+    return run;
+  }
+
+  private async writeInOrder(prepared: readonly PreparedMessage[], sealNatively: boolean): Promise<Written> {
+    this.checkQueuedWriter();
     // Natively sealed records wait here, per segment, until sealRecords runs: always before
     // any await (a commit or flush may read them then) and before the segment changes.
     let sealFile: MappedFile | undefined;
@@ -435,38 +452,60 @@ export class CommitLog {
     if (sealNatively && this.sealDescriptors.length < prepared.length * SEAL_DESCRIPTOR_INT32S) {
       this.sealDescriptors = new Int32Array(prepared.length * SEAL_DESCRIPTOR_INT32S);
     }
-    try {
-      const storeTimestamp = this.nextStoreTimestamp();
-      const physicalOffsets = new Array<number>(prepared.length);
-      const queueOffsets = new Array<number>(prepared.length);
-      let endOffset = 0;
-      for (let index = 0; index < prepared.length; index += 1) {
-        const record = prepared[index]!;
-        let file = this.placeSync(record.size, seal);
-        if (file === undefined) {
-          seal();
-          if (openGate === undefined) this.stallGate = new Promise<void>((resolve) => (openGate = resolve));
-          file = await this.placeAsync(record.size);
-          this.checkWritable();
-        }
-        if (file !== sealFile) {
-          seal();
-          sealFile = file;
-        }
-        const { physicalOffset, queueOffset } = this.encodeOne(file, record, storeTimestamp, sealNatively ? sealCount++ : undefined);
-        physicalOffsets[index] = physicalOffset;
-        queueOffsets[index] = queueOffset;
-        endOffset = physicalOffset + record.size;
-      }
-      seal();
-      if (this.confirmedListeners.length > 0 && this.options.flushDiskType === 'ASYNC_FLUSH') this.notifyConfirmed();
-      return { physicalOffsets, queueOffsets, storeTimestamp, endOffset };
-    } finally {
-      if (openGate !== undefined) {
-        this.stallGate = undefined;
-        openGate();
-      }
+    const rolls = prepared.length > 1 ? this.rollsNeeded(prepared) : 0;
+    if (rolls > 0) {
+      // A batch that will roll gets its segments first: should creating one fail
+      // (disk full), the batch is rejected before any of it is written.
+      await this.queue.readyNextSegments(rolls);
+      this.checkQueuedWriter();
     }
+    const storeTimestamp = this.nextStoreTimestamp();
+    const physicalOffsets = new Array<number>(prepared.length);
+    const queueOffsets = new Array<number>(prepared.length);
+    let endOffset = 0;
+    for (let index = 0; index < prepared.length; index += 1) {
+      const record = prepared[index]!;
+      let file = this.placeSync(record.size, seal);
+      if (file === undefined) {
+        seal();
+        file = await this.placeAsync(record.size);
+        this.checkQueuedWriter();
+      }
+      if (file !== sealFile) {
+        seal();
+        sealFile = file;
+      }
+      const { physicalOffset, queueOffset } = this.encodeOne(file, record, storeTimestamp, sealNatively ? sealCount++ : undefined);
+      physicalOffsets[index] = physicalOffset;
+      queueOffsets[index] = queueOffset;
+      endOffset = physicalOffset + record.size;
+    }
+    seal();
+    if (this.confirmedListeners.length > 0 && this.options.flushDiskType === 'ASYNC_FLUSH') this.notifyConfirmed();
+    return { physicalOffsets, queueOffsets, storeTimestamp, endOffset };
+  }
+
+  /**
+   * How many new segments writing `prepared` will roll into, placing the
+   * records as write() will (a record that does not fit goes to the next
+   * segment behind a blank). ERR_INVALID_ARGUMENT beyond what can be readied.
+   */
+  private rollsNeeded(prepared: readonly PreparedMessage[]): number {
+    const last = this.queue.lastMappedFile;
+    if (last === undefined) return 0;
+    let remaining = last.remainingBytes;
+    let rolls = 0;
+    for (const record of prepared) {
+      if (!messageFitsInSegment(record.size, remaining)) {
+        rolls += 1;
+        remaining = this.options.mappedFileSizeCommitLog;
+      }
+      remaining -= record.size;
+    }
+    if (rolls > PREPARED_MAX) {
+      throw new CommitLogError('ERR_INVALID_ARGUMENT', `a batch may span at most ${PREPARED_MAX} new segments; this one needs ${rolls}`);
+    }
+    return rolls;
   }
 
   /**
@@ -500,7 +539,7 @@ export class CommitLog {
     for (let attempt = 0; ; attempt += 1) {
       assert(attempt < 1_000_000, 'placement makes progress');
       const file = await this.queue.lastMappedFileForAppend();
-      this.checkWritable();
+      this.checkQueuedWriter();
       if (!messageFitsInSegment(size, file.remainingBytes)) {
         this.closeSegment(file);
         continue;
@@ -644,9 +683,21 @@ export class CommitLog {
     }
   }
 
+  /** A scan starts at a record (or a segment start, or the end): ERR_BAD_OFFSET otherwise. */
   private checkScanStart(offset: number): void {
     if (!Number.isSafeInteger(offset) || offset < this.queue.minOffset || offset > this.queue.maxWroteOffset) {
       throw new CommitLogError('ERR_BAD_OFFSET', `scan start ${offset} is outside [${this.queue.minOffset}, ${this.queue.maxWroteOffset}]`);
+    }
+    const file = this.queue.findMappedFileByOffset(offset);
+    if (file === undefined || offset >= this.queue.maxReadableOffset || offset === file.fileFromOffset) return;
+    if (!file.hold()) return;
+    try {
+      const view = file.readableView();
+      const position = offset - file.fileFromOffset;
+      const decoded = decodeRecord(view, position, view.length, { verify: false, copy: false, expectedPhysicalOffset: offset });
+      if (decoded.kind !== 'message' && decoded.kind !== 'blank') throw notAMessage(view, position, offset, decoded);
+    } finally {
+      file.release();
     }
   }
 
@@ -737,8 +788,15 @@ export class CommitLog {
   /** Commits and flushes everything appended so far; resolves when it is durable. */
   async flush(): Promise<void> {
     this.checkWritable();
-    await this.queue.commit(0);
-    await this.queue.flush(0);
+    try {
+      await this.queue.commit(0);
+      await this.queue.flush(0);
+    } catch (err) {
+      // A failed flush leaves pages whose state is unknown (a retry may "succeed" on
+      // pages the kernel marked clean): the store stops, as after a background failure.
+      this.poisonWith(err);
+      throw this.poison;
+    }
     this.afterFlush();
   }
 
@@ -766,7 +824,10 @@ export class CommitLog {
     await this.queue.commit(0);
     await this.queue.flush(0);
     await this.checkpoint.writeTopicQueueTable({ coveredOffset, nextQueueOffsets });
-    await this.checkpoint.write({ flushedOffset: this.queue.flushedWhere, lastFlushStoreTimestamp, writtenAt: Date.now() }, true);
+    // The snapshot offset, not flushedWhere: it is a record boundary (a least-pages flush
+    // can stop mid-record), and recovery treats what lies before the checkpoint as durable.
+    assert(this.queue.flushedWhere >= coveredOffset, 'the full flush covered the snapshot');
+    await this.checkpoint.write({ flushedOffset: coveredOffset, lastFlushStoreTimestamp, writtenAt: Date.now() }, true);
     this.notifyConfirmed();
   }
 
@@ -819,7 +880,7 @@ export class CommitLog {
     if (this.state !== 'open') return;
     this.state = 'closing';
     try {
-      while (this.stallGate !== undefined) await this.stallGate;
+      await this.writeTail; // queued writers run first (and are refused: the store is closing)
       await this.groupCommit?.stop();
       await this.flusher?.stop();
       await this.committer?.stop();
@@ -857,6 +918,15 @@ export class CommitLog {
 
   private checkOpen(): void {
     if (this.state !== 'open') throw new CommitLogError('ERR_CLOSED', 'the store is closed');
+  }
+
+  /**
+   * A writer queued before close() began still runs (close waits for it and
+   * flushes what it wrote); only a poisoned or closed store refuses it.
+   */
+  private checkQueuedWriter(): void {
+    if (this.state === 'closed') throw new CommitLogError('ERR_CLOSED', 'the store is closed');
+    if (this.poison !== undefined) throw this.poison;
   }
 
   private checkWritable(): void {

@@ -119,10 +119,12 @@ export function resolveOptions(input: OptionsInput): Readonly<Options> {
   for (const key of Object.keys(input)) {
     if (!KNOWN_OPTIONS.has(key)) throw invalid(key, '(present)', 'a known option (typo?)');
   }
-  const merged = { ...DEFAULTS, ...input } as Record<keyof Options, unknown>;
+  // A field set to undefined takes its default, as a missing one does.
+  const given = Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined));
+  const merged = { ...DEFAULTS, ...given } as Record<keyof Options, unknown>;
   // Left to its default, the largest message shrinks to fit a small segment
   // (the relation below); given explicitly, a value that does not fit is an error.
-  if (input.maxMessageSize === undefined && typeof merged.mappedFileSizeCommitLog === 'number') {
+  if (given.maxMessageSize === undefined && typeof merged.mappedFileSizeCommitLog === 'number') {
     merged.maxMessageSize = Math.min(DEFAULTS.maxMessageSize, merged.mappedFileSizeCommitLog - 8);
   }
   const day = 24 * 60 * 60 * 1000;

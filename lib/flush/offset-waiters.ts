@@ -1,7 +1,7 @@
 /**
- * Appends waiting for an offset to be reached (committed, or flushed), in
- * offset order. Appends are sequential, so waiters arrive sorted and are
- * settled from the front: one pass per flush, however many appends shared it.
+ * Appends waiting for an offset to be reached (committed, or flushed), kept
+ * in offset order (they nearly always arrive in it) and settled from the
+ * front: one pass per flush, however many appends shared it.
  */
 import { assert } from '../assert.js';
 
@@ -36,10 +36,15 @@ export class OffsetWaiters {
 
   wait(endOffset: number): Promise<WaitOutcome> {
     assert(this.size < WAITERS_MAX, `at most ${WAITERS_MAX} waiting appends`);
-    const last = this.waiters[this.waiters.length - 1];
-    assert(last === undefined || this.size === 0 || last.endOffset <= endOffset, 'waiters arrive in offset order');
     return new Promise<WaitOutcome>((resolve, reject) => {
-      this.waiters.push({ endOffset, deadlineMs: performance.now() + this.timeoutMs, resolve, reject });
+      const waiter = { endOffset, deadlineMs: performance.now() + this.timeoutMs, resolve, reject };
+      // Nearly always the largest so far; an append that wrote earlier but waits later (a
+      // batch resuming after an await, while a later append took the fast path) goes back
+      // to its place, so settling from the front stays in offset order.
+      let at = this.waiters.length;
+      while (at > this.head && this.waiters[at - 1]!.endOffset > endOffset) at -= 1;
+      if (at === this.waiters.length) this.waiters.push(waiter);
+      else this.waiters.splice(at, 0, waiter);
       if (this.timer === undefined && Number.isFinite(this.timeoutMs)) this.armTimer();
     });
   }

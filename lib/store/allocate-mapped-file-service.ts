@@ -40,8 +40,8 @@ interface Allocation {
   startedAt: number;
 }
 
-/** At most this many segments are prepared ahead at once. */
-const PREPARED_MAX = 2;
+/** At most this many segments are prepared ahead at once (a batch spanning many segments readies them all). */
+export const PREPARED_MAX = 64;
 
 export class AllocateMappedFileService {
   private readonly params: AllocateMappedFileServiceParams;
@@ -114,6 +114,22 @@ export class AllocateMappedFileService {
       return allocation.created;
     }
     return MappedFile.create({ ...this.params, fileFromOffset });
+  }
+
+  /**
+   * Resolves once the segment at `fileFromOffset` exists (after prepare), so
+   * the roll to it cannot fail; rejects with its creation error (ENOSPC...),
+   * forgetting the failed attempt so a later roll tries again.
+   */
+  async whenCreated(fileFromOffset: number): Promise<void> {
+    const allocation = this.pending.get(fileFromOffset);
+    if (allocation === undefined) return;
+    try {
+      await allocation.created;
+    } catch (err) {
+      if (this.pending.get(fileFromOffset) === allocation) this.pending.delete(fileFromOffset);
+      throw err;
+    }
   }
 
   /** Stops preparing, and deletes every prepared segment nobody took. */

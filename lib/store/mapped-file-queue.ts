@@ -15,7 +15,7 @@ import { parseSegmentFileName } from '../format/segment-name.js';
 import { fsError } from '../native/errno.js';
 import type { NativeIO } from '../native/native-io.js';
 import type { WriteStrategyFactory } from '../strategy/write-strategy.js';
-import { AllocateMappedFileService } from './allocate-mapped-file-service.js';
+import { AllocateMappedFileService, PREPARED_MAX } from './allocate-mapped-file-service.js';
 import { MappedFile } from './mapped-file.js';
 
 export interface MappedFileQueueParams {
@@ -169,6 +169,19 @@ export class MappedFileQueue {
   prepareNextSegment(): void {
     const last = this.lastMappedFile;
     if (last !== undefined) this.allocator.prepare(last.fileFromOffset + this.fileSizeBytes);
+  }
+
+  /**
+   * Resolves once the `count` segments after the last one exist, so rolls to
+   * them are synchronous and cannot fail; rejects with a creation error.
+   */
+  async readyNextSegments(count: number): Promise<void> {
+    const last = this.lastMappedFile;
+    if (last === undefined) return;
+    assert(count >= 0 && count <= PREPARED_MAX, `at most ${PREPARED_MAX} segments readied ahead`);
+    const starts = Array.from({ length: count }, (_, index) => last.fileFromOffset + (index + 1) * this.fileSizeBytes);
+    for (const start of starts) this.allocator.prepare(start);
+    for (const start of starts) await this.allocator.whenCreated(start);
   }
 
   /**
@@ -352,8 +365,12 @@ export class MappedFileQueue {
 
   /** Closes every segment and deletes segments prepared but never used. Does not flush. */
   async close(): Promise<void> {
-    await this.allocator.shutdown();
-    for (const file of this.files.splice(0)) await file.close();
+    try {
+      await this.allocator.shutdown();
+    } finally {
+      // Even when the prepared segment could not be deleted, every open one is closed.
+      for (const file of this.files.splice(0)) await file.close();
+    }
   }
 
   /** Deletes every segment. */

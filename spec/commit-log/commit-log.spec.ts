@@ -136,6 +136,17 @@ describe.each(combos)('CommitLog %s / %s', (flushDiskType, writeMode) => {
     expect(log.stats.segments).toBeGreaterThan(1);
   });
 
+  it('settles a batch and an append made in the same tick (the append takes the fast path first)', async () => {
+    const log = await open();
+    const m = (i: number) => ({ topic: 't', body: body(i, 40) });
+    const [batch, single, later] = await Promise.all([log.appendBatch([m(0), m(1)]), log.append(m(2)), log.appendBatch([m(3)])]);
+    expect(batch.status).toBe('PUT_OK');
+    expect(single.status).toBe('PUT_OK');
+    expect(later.status).toBe('PUT_OK');
+    expect(single.physicalOffset).toBeGreaterThan(batch.messages[1]!.physicalOffset);
+    expect(log.read(single.physicalOffset).body).toEqual(body(2, 40));
+  });
+
   it('rejects a bad batch whole: nothing is written', async () => {
     const log = await open();
     await log.append({ topic: 't', body: body(0, 10) });

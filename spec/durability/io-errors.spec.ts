@@ -527,7 +527,7 @@ describe(`a genuine ENOSPC on a ${TMPFS_SIZE_BYTES / 1024} KiB tmpfs${tmpfsReaso
 
 // --- pinned bugs ---------------------------------------------------------------------
 
-describe('pinned engine bugs (found by these specs)', () => {
+describe('engine bugs found by these specs (fixed; kept as regression tests)', () => {
   /**
    * BUG (lib/commit-log.ts append() fast path, 62e7ebf): a fast-path append
    * registers its flush (or commit) waiter synchronously, inside append();
@@ -538,7 +538,7 @@ describe('pinned engine bugs (found by these specs)', () => {
    * rejects with an AssertionError although it was written (and will be
    * flushed). Under SYNC_FLUSH, and in direct mode under either policy.
    */
-  it.fails.each<[FlushDiskType, WriteMode]>([
+  it.each<[FlushDiskType, WriteMode]>([
     ['SYNC_FLUSH', 'mapped'],
     ['ASYNC_FLUSH', 'direct'],
   ])('a batch and an append issued in one tick both settle (%s / %s)', async (flushDiskType, writeMode) => {
@@ -627,7 +627,7 @@ describe('pinned engine bugs (found by these specs)', () => {
    * poison the store, no silent retry"). The background services poison on
    * the same error; the public flush() must too.
    */
-  it.fails('a failed flush() poisons the store', async () => {
+  it('a failed flush() poisons the store', async () => {
     const dir = memoryTmpDir('mc-ioerr-flush-');
     const twin = new FaultNativeIO({ random: new SeededRandom(7) });
     const log = await CommitLog.open({ ...OPTIONS, storePathCommitLog: dir.path, native: twin, flushIntervalCommitLog: 60_000, flushCommitLogThoroughInterval: 60_000 });
@@ -654,7 +654,7 @@ describe('pinned engine bugs (found by these specs)', () => {
    * A consumer sees messages whose producer was told they failed (and will
    * resend them). A rejected batch should leave nothing readable.
    */
-  it.fails('a batch rejected by a failed roll leaves nothing readable', async () => {
+  it('a batch rejected by a failed roll leaves nothing readable', async () => {
     const dir = memoryTmpDir('mc-ioerr-batch-');
     const twin = new FaultNativeIO({ random: new SeededRandom(8) });
     const faults = new SiteFaults(twin);

@@ -64,22 +64,17 @@ const ROUND_TIME_MAX_MS = 3_000;
 const SETTLE_MAX_MS = 10_000;
 
 /**
- * flushCommitLogLeastPages for the randomized runs. TEST_MIN's 4 makes the
- * ASYNC background flush stop at a page boundary, usually inside a record;
- * when the checkpoint names that mid-record offset as the frontier, recovery
- * reports the torn remainder of the record as durable corruption (BUG,
- * pinned by the it.fails test at the end of this file). Since 83e1cbd the
- * checkpoint is written only by the thorough checkpoint, after a flush(0),
- * which made this rare (it reads flushedWhere after the table write, so a
- * background flush in between can still leave it mid-record). Until the
- * recovery rule is fixed the randomized runs use 0 (every flush ends on a
- * record boundary); MC_POWER_CUT_LEAST_PAGES=4 runs them as TEST_MIN does.
+ * flushCommitLogLeastPages for the randomized runs: TEST_MIN's 4 by default,
+ * so the ASYNC background flush stops at page boundaries inside records, as
+ * in production. (The checkpoint is written at record boundaries, and
+ * recovery treats a record straddling the frontier as a torn tail; the
+ * it at the end of this file pins that.) MC_POWER_CUT_LEAST_PAGES overrides.
  */
 const FLUSH_LEAST_PAGES = leastPagesFromEnv();
 
 function leastPagesFromEnv(): number {
   const text = process.env.MC_POWER_CUT_LEAST_PAGES;
-  if (text === undefined || text.trim() === '') return 0;
+  if (text === undefined || text.trim() === '') return TEST_MIN.flushCommitLogLeastPages;
   const value = Number(text);
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`MC_POWER_CUT_LEAST_PAGES must be an integer ≥ 0, got ${text}`);
   return value;
@@ -418,7 +413,7 @@ describe('power cuts: the checkpoint frontier inside a record', () => {
    * segment 0 from P on are zeros (the unsynced pages reverted); segment 1
    * kept its (unsynced) records.
    */
-  it.fails('cuts a record straddling the frontier quietly, with everything after it', async () => {
+  it('cuts a record straddling the frontier quietly, with everything after it', async () => {
     const { writeFileSync, readFileSync, rmSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { encodeCheckpoint } = await import('../../lib/format/checkpoint-codec.js');

@@ -241,6 +241,8 @@ export class FaultNativeIO implements NativeIO {
   private nextInodeId = 1;
   private readonly fds = new Map<number, Tracked>();
   private readonly mappings = new WeakMap<Buffer, Tracked>();
+  /** Shared file mappings not yet released (crash() detaches them from their files). */
+  private readonly liveMappings = new Set<Buffer>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private epoch = 0;
 
@@ -391,6 +393,7 @@ export class FaultNativeIO implements NativeIO {
     if (errno !== undefined) throw mmapError(errno);
     const mapping = this.inner.mapShared(fd, sizeBytes);
     if (tracked !== undefined) this.mappings.set(mapping, { inode: tracked.inode, epoch: this.epoch });
+    this.liveMappings.add(mapping);
     return mapping;
   }
 
@@ -405,6 +408,7 @@ export class FaultNativeIO implements NativeIO {
     if (errno !== undefined) throw errnoError(errno, 'mmap(MAP_FIXED)');
     await this.inner.releaseMapping(mapping);
     this.mappings.delete(mapping);
+    this.liveMappings.delete(mapping);
   }
 
   residentBytes(mapping: Buffer): number {
@@ -528,6 +532,13 @@ export class FaultNativeIO implements NativeIO {
     for (let round = 0; this.inFlight.size > 0; round += 1) {
       if (round >= CRASH_DRAIN_ROUNDS_MAX) throw new Error(`crash(): native calls still starting after ${round} rounds of waiting`);
       await Promise.allSettled([...this.inFlight]);
+    }
+    // The process is gone too: stores into its old mappings no longer reach the files (an
+    // abandoned engine object may still write into a mapping after this; the real layer
+    // swaps the pages for anonymous memory, as it does when a mapping is released).
+    for (const mapping of this.liveMappings) {
+      const tracked = this.mappings.get(mapping);
+      if (tracked !== undefined && tracked.epoch < this.epoch) await this.inner.releaseMapping(mapping);
     }
 
     const pending = this.pendingOps.splice(0);

@@ -31,6 +31,7 @@
 import { constants } from 'node:os';
 import { CommitLogError } from '../../../lib/errors.js';
 import type { Advice, NativeIO } from '../../../lib/native/native-io.js';
+import { shim } from '../../../lib/native/shim.js';
 import { ForwardingNativeIO } from './forwarding-native-io.js';
 
 export class PowerFence extends ForwardingNativeIO {
@@ -42,10 +43,23 @@ export class PowerFence extends ForwardingNativeIO {
     super(inner);
   }
 
-  /** The power goes: from now on nothing this run does reaches a file. */
+  /**
+   * The power goes: from now on nothing this run does reaches a file — no
+   * call (refused below), and no store into a mapping either: every shared
+   * mapping made through this fence is swapped for anonymous memory at once
+   * (the abandoned engine's JS keeps running in this process; a dead one
+   * would not).
+   */
   cut(): void {
     this.dark = true;
+    for (const mapping of this.mappings.splice(0)) {
+      const result = shim().mc_release_mapping(mapping, mapping.length);
+      if (result !== 0) throw new Error(`PowerFence.cut: detaching a mapping failed (${result})`);
+    }
   }
+
+  /** Shared mappings handed out before the cut. */
+  private readonly mappings: Buffer[] = [];
 
   get isCut(): boolean {
     return this.dark;
@@ -80,7 +94,9 @@ export class PowerFence extends ForwardingNativeIO {
   }
   override mapShared(fd: number, sizeBytes: number): ReturnType<NativeIO['mapShared']> {
     if (this.dark) throw this.refuse('mmap');
-    return super.mapShared(fd, sizeBytes);
+    const mapping = super.mapShared(fd, sizeBytes);
+    this.mappings.push(mapping);
+    return mapping;
   }
   override mapAnonymous(sizeBytes: number): ReturnType<NativeIO['mapAnonymous']> {
     if (this.dark) throw this.refuse('mmap');
