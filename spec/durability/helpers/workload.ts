@@ -88,11 +88,8 @@ export function envCount(name: string, fallback: number): number {
  * messages survive, nothing corrupt is returned).
  */
 export const KNOWN_ENGINE_BUGS: ReadonlyArray<{ id: string; pattern: RegExp; pinnedBy: string }> = [
-  {
-    id: 'waiters-order',
-    pattern: /waiters arrive in offset order/,
-    pinnedBy: 'spec/durability/io-errors.spec.ts, "a batch and an append issued in one tick both settle"',
-  },
+  // Empty: the waiters-order bug (62e7ebf) was fixed in 2927a9f; its test in
+  // io-errors.spec.ts stays as a regression test.
 ];
 
 /** The id of the known engine bug behind `err`, if it is one. */
