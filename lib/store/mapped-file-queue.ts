@@ -148,6 +148,9 @@ export class MappedFileQueue {
         throw err;
       },
     );
+    // A caller that only probes (append's fast path) drops this promise; the failure
+    // reaches whoever awaits it, and is not an unhandled rejection meanwhile.
+    this.rolling.catch(() => undefined);
     return this.rolling;
   }
 
