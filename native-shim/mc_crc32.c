@@ -248,6 +248,17 @@ static int descriptor_ordered(const int32_t *d, int64_t floor) {
          digits_start + RECORD_CRC_DIGITS_FROM_END == record_end;
 }
 
+/* Every descriptor is consistent and starts at or after the previous record's end. */
+static int descriptors_ordered(const int32_t *descriptors, int32_t count) {
+  int64_t floor = 0;
+  for (int32_t i = 0; i < count; i++) {
+    const int32_t *d = descriptors + (size_t)i * MC_SEAL_DESCRIPTOR_INT32S;
+    if (!descriptor_ordered(d, floor)) return 0;
+    floor = d[MC_SEAL_RECORD_END];
+  }
+  return 1;
+}
+
 /* The record's own bytes agree with its descriptor: TOTALSIZE and the two
  * separators around the digits. Read only after every descriptor passed
  * descriptor_ordered, so every read is inside the caller's checked bounds. */
@@ -303,12 +314,7 @@ int mc_seal_records(void *base, const int32_t *descriptors, int32_t count) {
   if (base == NULL || descriptors == NULL) return -EINVAL;
   unsigned char *bytes = (unsigned char *)base;
   /* Validate everything before writing anything: a rejected batch is untouched. */
-  int64_t floor = 0;
-  for (int32_t i = 0; i < count; i++) {
-    const int32_t *d = descriptors + (size_t)i * MC_SEAL_DESCRIPTOR_INT32S;
-    if (!descriptor_ordered(d, floor)) return -EINVAL;
-    floor = d[MC_SEAL_RECORD_END];
-  }
+  if (!descriptors_ordered(descriptors, count)) return -EINVAL;
   for (int32_t i = 0; i < count; i++) {
     if (!descriptor_matches_record(bytes, descriptors + (size_t)i * MC_SEAL_DESCRIPTOR_INT32S)) return -EINVAL;
   }
@@ -341,12 +347,7 @@ static int record_verifies(const unsigned char *base, const int32_t *d) {
 int32_t mc_verify_records(const void *base, const int32_t *descriptors, int32_t count) {
   if (count < 0 || (count > 0 && (base == NULL || descriptors == NULL))) return -EINVAL;
   const unsigned char *bytes = (const unsigned char *)base;
-  int64_t floor = 0;
-  for (int32_t i = 0; i < count; i++) {
-    const int32_t *d = descriptors + (size_t)i * MC_SEAL_DESCRIPTOR_INT32S;
-    if (!descriptor_ordered(d, floor)) return -EINVAL;
-    floor = d[MC_SEAL_RECORD_END];
-  }
+  if (!descriptors_ordered(descriptors, count)) return -EINVAL;
   for (int32_t i = 0; i < count; i++) {
     const int32_t *d = descriptors + (size_t)i * MC_SEAL_DESCRIPTOR_INT32S;
     if (!descriptor_matches_record(bytes, d) || !record_verifies(bytes, d)) return i;

@@ -17,7 +17,7 @@ import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
 import { decodeRecordSummary, type RecordSummary, type SummaryResult } from '../format/message-codec.js';
 import { SEAL_DESCRIPTOR_INT32S, verifyRecords } from '../native/crc32-native.js';
 import { findNextRecord } from '../format/record-search.js';
-import { BLANK_RECORD_SIZE, MAGIC_CODE_OFFSET, MESSAGE_MAGIC_CODE_V1, MESSAGE_MAGIC_CODE_V2, MESSAGE_MIN_SIZE, RECORD_PREFIX_SIZE } from '../format/message-layout.js';
+import { BLANK_RECORD_SIZE } from '../format/message-layout.js';
 import { queueKey, type TopicQueueTable } from '../format/topic-queue-table-codec.js';
 import { ruleFor, type Found } from './recovery-table.js';
 
@@ -91,8 +91,6 @@ export function planRecovery(params: PlanParams): RecoveryPlan {
   let endOffset = plan.scannedFromOffset;
 
   const verified = new VerifiedWalk(params.abnormal);
-  /** The walk stopped at a record the frontier falls inside: nothing durable lies past it. */
-  let cutInsideRecordAtFrontier = false;
   scan: for (let visited = 0; index < segments.length; visited += 1) {
     assert(visited < segments.length, 'each segment is scanned at most once');
     const segment = segments[index]!;
@@ -128,11 +126,10 @@ export function planRecovery(params: PlanParams): RecoveryPlan {
           reason = decoded.reason;
         }
       }
-      // A damaged record that starts before the frontier but, by its own header, ends past
-      // it was never durable (the checkpoint fell inside it): a torn tail, not corruption.
-      const straddles = found === 'damaged' && offset < frontier && offset + claimedMessageSize(segment.bytes, position) > frontier;
-      cutInsideRecordAtFrontier = straddles;
-      const rule = ruleFor(found, offset < frontier && !straddles ? 'before-frontier' : 'at-or-after-frontier');
+      // Records are classified by where they start. The engine writes its checkpoint at a
+      // record boundary, so a durable record never straddles the frontier; a damaged header
+      // claiming to reach past it is corruption (a flipped TOTALSIZE proves nothing).
+      const rule = ruleFor(found, offset < frontier ? 'before-frontier' : 'at-or-after-frontier');
       switch (rule.action) {
         case 'keep':
           position += size;
@@ -171,7 +168,7 @@ export function planRecovery(params: PlanParams): RecoveryPlan {
   // The checkpoint names durable data the walk did not reach: the tail segments are
   // missing, empty or zeroed. Reported, whatever the rows above already said.
   const reported = plan.corruptions.reduce((end, c) => Math.max(end, c.offset + c.bytesDropped), 0);
-  if (endOffset < frontier && reported < frontier && !cutInsideRecordAtFrontier) {
+  if (endOffset < frontier && reported < frontier) {
     plan.corruptions.push({ offset: Math.max(endOffset, reported), bytesDropped: frontier - Math.max(endOffset, reported), reason: 'the log ends before the checkpoint: durable data is missing (segments deleted, empty or zeroed)' });
   }
   if (tableUsable && coveredOffset > endOffset) {
@@ -253,13 +250,4 @@ class VerifiedWalk {
       this.run.length = good;
     }
   }
-}
-
-/** TOTALSIZE of the message record at `position` when its header looks like one (message magic, plausible size), else 0. */
-function claimedMessageSize(bytes: Buffer, position: number): number {
-  if (position + RECORD_PREFIX_SIZE > bytes.length) return 0;
-  const magic = bytes.readUInt32BE(position + MAGIC_CODE_OFFSET);
-  if (magic !== MESSAGE_MAGIC_CODE_V1 && magic !== MESSAGE_MAGIC_CODE_V2) return 0;
-  const size = bytes.readInt32BE(position);
-  return size >= MESSAGE_MIN_SIZE ? size : 0;
 }
