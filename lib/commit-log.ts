@@ -348,15 +348,16 @@ export class CommitLog {
     let prepared: PreparedMessage;
     try {
       this.checkWritable();
-      prepared = prepareMessage(message, this.options.maxMessageSize);
+      const now = Date.now(); // one clock reading for the born and store timestamps
+      prepared = prepareMessage(message, this.options.maxMessageSize, true, now);
       // Fast path: nothing queued ahead and the segment at hand has room: written now,
       // without the async machinery of write().
       if (this.pendingWrites === 0) {
         const file = this.placeSync(prepared.size, noPendingSeal);
         if (file !== undefined) {
-          const storeTimestamp = this.nextStoreTimestamp();
+          const storeTimestamp = this.nextStoreTimestamp(now);
           const { physicalOffset, queueOffset } = this.encodeOne(file, prepared, storeTimestamp);
-          if (this.confirmedListeners.length > 0 && this.options.flushDiskType === 'ASYNC_FLUSH') this.notifyConfirmed();
+          this.afterWrite();
           const result: AppendResult = { status: 'PUT_OK', physicalOffset, size: prepared.size, storeTimestamp, queueOffset };
           if (this.groupCommit === undefined && this.committer === undefined) return Promise.resolve(result); // readable now
           return this.settle(physicalOffset + prepared.size).then((status) => ((result.status = status), result));
@@ -481,7 +482,7 @@ export class CommitLog {
       endOffset = physicalOffset + record.size;
     }
     seal();
-    if (this.confirmedListeners.length > 0 && this.options.flushDiskType === 'ASYNC_FLUSH') this.notifyConfirmed();
+    this.afterWrite();
     return { physicalOffsets, queueOffsets, storeTimestamp, endOffset };
   }
 
@@ -581,8 +582,12 @@ export class CommitLog {
     return key;
   }
 
-  private nextStoreTimestamp(): number {
-    const now = Date.now();
+  /** Under ASYNC_FLUSH a write moves the confirmed offset (in mapped mode): tail readers may go on. */
+  private afterWrite(): void {
+    if (this.confirmedListeners.length > 0 && this.options.flushDiskType === 'ASYNC_FLUSH') this.notifyConfirmed();
+  }
+
+  private nextStoreTimestamp(now = Date.now()): number {
     if (now > this.lastStoreTimestamp) this.lastStoreTimestamp = now;
     return this.lastStoreTimestamp; // never goes backwards, whatever the wall clock does
   }

@@ -18,7 +18,7 @@
  */
 import { join } from 'node:path';
 import { importOptional, type PeerDefinition, type PeerMode } from './peer.js';
-import { RANDOM_READS, WRITE_DEADLINE_MS, key, seqOfKey, since, type PeerResult, type Workload } from './workload.js';
+import { RANDOM_READS, WRITE_DEADLINE_MS, key, seqOfKey, since, type PeerResult } from './workload.js';
 
 interface LevelIterator {
   nextv(size: number): Promise<Array<[Uint8Array, Uint8Array]>>;

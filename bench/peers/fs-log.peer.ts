@@ -16,7 +16,7 @@
 import { closeSync, fdatasyncSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PeerDefinition, PeerMode } from './peer.js';
-import { RANDOM_READS, WRITE_DEADLINE_MS, since, type PeerResult, type Workload } from './workload.js';
+import { RANDOM_READS, WRITE_DEADLINE_MS, since, type PeerResult } from './workload.js';
 
 const HEADER_BYTES = 4;
 const READ_CHUNK_BYTES = 1024 * 1024;

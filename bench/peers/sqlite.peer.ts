@@ -13,7 +13,7 @@
  */
 import { join } from 'node:path';
 import { importOptional, type PeerDefinition, type PeerMode } from './peer.js';
-import { RANDOM_READS, WRITE_DEADLINE_MS, since, type PeerResult, type Workload } from './workload.js';
+import { RANDOM_READS, WRITE_DEADLINE_MS, since, type PeerResult } from './workload.js';
 
 interface SqliteStatement {
   run(...params: unknown[]): unknown;

@@ -11,8 +11,8 @@ export interface FlushRealTimeServiceParams {
   flushIntervalMs: number;
   flushLeastPages: number;
   flushThoroughIntervalMs: number;
-  /** Called after each flush that moved the flushed offset; `thorough` for the periodic full ones. */
-  onFlushed(thorough: boolean): void;
+  /** Called after each flush that moved the flushed offset. */
+  onFlushed(): void;
   onError(err: unknown): void;
 }
 
@@ -38,7 +38,7 @@ export class FlushRealTimeService {
     const thorough = now - this.lastThoroughMs >= this.params.flushThoroughIntervalMs;
     if (thorough) this.lastThoroughMs = now;
     const moved = await this.params.queue.flush(thorough ? 0 : this.params.flushLeastPages);
-    if (moved || thorough) this.params.onFlushed(thorough);
+    if (moved) this.params.onFlushed();
   }
 
   async stop(): Promise<void> {

@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { CommitLogError } from '../errors.js';
 import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
 import { decodeRecord, type DecodeResult, type StoredMessage } from '../format/message-codec.js';
-import { BLANK_MAGIC_CODE, MAGIC_CODE_OFFSET, MESSAGE_MAGIC_CODE_V1, MESSAGE_MAGIC_CODE_V2, RECORD_PREFIX_SIZE } from '../format/message-layout.js';
+import { RECORD_PREFIX_SIZE } from '../format/message-layout.js';
 import { findNextRecord, isRecordStart } from '../format/record-search.js';
 import { parseSegmentFileName } from '../format/segment-name.js';
 import type { TopicQueueTable } from '../format/topic-queue-table-codec.js';
