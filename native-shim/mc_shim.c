@@ -45,23 +45,45 @@ static void lower_thread_priority(void) {
   setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 }
 
-/* Long calls are made in slices. This kernel kind runs PREEMPT_NONE: a
- * thread inside one 1 GiB pwrite or msync is not preempted until it returns
- * to user space, so on a 2-core machine the event loop could wait tens of ms
- * for a CPU. Returning between slices is a preemption point, and madvise
- * drops the mmap lock between slices. */
-#define MC_SLICE_BYTES ((int64_t)4 << 20)
+/* Long calls are made in slices. This kernel kind runs without kernel
+ * preemption: a thread inside one 4 MiB pwrite (7 ms when the page cache
+ * allocates) or one writeback submission of a 1 GiB range is not preempted
+ * until it returns to user space, and even at nice 19 it keeps its CPU; on
+ * a 2-core machine the event loop then waits that long for a CPU (seen with
+ * perf sched: 7-17 ms). A 1 MiB slice costs about 1-2 ms of kernel time,
+ * and returning between slices is a preemption point (and drops the mmap
+ * lock for madvise/mlock). */
+#define MC_SLICE_BYTES ((int64_t)1 << 20)
+/* A pwrite into new pages allocates and fills a folio as large as the write
+ * in one stretch (page-cache allocation runs at 0.3-0.6 GB/s on this VM):
+ * 256 KiB keeps that under a millisecond; the extra syscalls cost ~1 us each. */
+#define MC_PWRITE_SLICE_BYTES ((int64_t)256 << 10)
+/* fallocate only reserves extents: a larger slice is still short. */
+#define MC_FALLOCATE_SLICE_BYTES ((int64_t)64 << 20)
 /* Pre-faulting holds the process's mmap lock (shared) for a whole slice;
  * a V8 thread that needs it exclusively queues behind, and the JS thread's
- * own page faults queue behind that one. A short slice keeps the wait short. */
-#define MC_POPULATE_SLICE_BYTES ((int64_t)1 << 20)
+ * own page faults queue behind that one: the 1 MiB slice keeps that short too. */
 
 int mc_abi_version(void) { return MC_SHIM_ABI_VERSION; }
 
 int64_t mc_page_size(void) { return page_size(); }
 
-int mc_fdatasync(int fd) {
+/* Starts writeback of [from, to) of the file slice by slice
+ * (SYNC_FILE_RANGE_WRITE queues the pages and returns; it may sleep on a
+ * full device queue, which costs no CPU). The fdatasync or msync that
+ * follows then only waits, instead of submitting the whole range in one
+ * long non-preemptible stretch. A refusal is harmless: the sync submits. */
+static void start_writeback(int fd, int64_t from, int64_t to) {
+  if (fd < 0) return;
+  for (int64_t at = from; at < to; at += MC_SLICE_BYTES) {
+    int64_t piece = to - at < MC_SLICE_BYTES ? to - at : MC_SLICE_BYTES;
+    if (sync_file_range(fd, (off_t)at, (off_t)piece, SYNC_FILE_RANGE_WRITE) != 0 && errno != EINTR) return;
+  }
+}
+
+int mc_fdatasync(int fd, int64_t dirty_from, int64_t dirty_to) {
   lower_thread_priority();
+  start_writeback(fd, dirty_from, dirty_to);
   int rc;
   do { rc = fdatasync(fd); } while (rc != 0 && errno == EINTR);
   return rc == 0 ? 0 : -errno;
@@ -69,25 +91,32 @@ int mc_fdatasync(int fd) {
 
 int mc_fallocate(int fd, int64_t offset, int64_t len) {
   lower_thread_priority();
-  int rc;
-  do { rc = fallocate(fd, 0, (off_t)offset, (off_t)len); } while (rc != 0 && errno == EINTR);
-  if (rc == 0) return 0;
-  if (errno != EOPNOTSUPP && errno != ENOSYS) return -errno;
-  /* posix_fallocate returns the error number instead of setting errno. */
-  rc = posix_fallocate(fd, (off_t)offset, (off_t)len);
-  return rc == 0 ? 0 : -rc;
+  for (int64_t at = offset; at < offset + len; at += MC_FALLOCATE_SLICE_BYTES) {
+    off_t piece = (off_t)(offset + len - at < MC_FALLOCATE_SLICE_BYTES ? offset + len - at : MC_FALLOCATE_SLICE_BYTES);
+    int rc;
+    do { rc = fallocate(fd, 0, (off_t)at, piece); } while (rc != 0 && errno == EINTR);
+    if (rc == 0) continue;
+    if (errno != EOPNOTSUPP && errno != ENOSYS) return -errno;
+    /* posix_fallocate returns the error number instead of setting errno. */
+    rc = posix_fallocate(fd, (off_t)at, piece);
+    if (rc != 0) return -rc;
+  }
+  return 0;
 }
 
-int mc_msync(void *base, int64_t offset, int64_t len) {
+int mc_msync(void *base, int64_t offset, int64_t len, int fd) {
   char *start; size_t length;
   lower_thread_priority();
   if (len <= 0) return 0;
   page_range(base, offset, len, &start, &length);
-  for (size_t at = 0; at < length; at += (size_t)MC_SLICE_BYTES) {
-    size_t piece = length - at < (size_t)MC_SLICE_BYTES ? length - at : (size_t)MC_SLICE_BYTES;
-    if (msync(start + at, piece, MS_SYNC) != 0) return -errno;
-  }
-  return 0;
+  /* The mapping starts at file offset 0, so mapping offsets are file offsets. */
+  start_writeback(fd, start - (char *)base, start - (char *)base + (int64_t)length);
+  /* One MS_SYNC for the range: it waits for the writeback started above and
+   * commits the file's metadata once (a sync per slice would pay a journal
+   * commit and a cache flush each time). */
+  int rc;
+  do { rc = msync(start, length, MS_SYNC); } while (rc != 0 && errno == EINTR);
+  return rc == 0 ? 0 : -errno;
 }
 
 int mc_madvise(void *base, int64_t offset, int64_t len, int advice) {
@@ -107,8 +136,8 @@ static int populate(void *base, int64_t offset, int64_t len, int for_write) {
   if (len <= 0) return 0;
   page_range(base, offset, len, &start, &length);
   int advice = for_write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
-  for (size_t at = 0; at < length; at += (size_t)MC_POPULATE_SLICE_BYTES) {
-    size_t piece = length - at < (size_t)MC_POPULATE_SLICE_BYTES ? length - at : (size_t)MC_POPULATE_SLICE_BYTES;
+  for (size_t at = 0; at < length; at += (size_t)MC_SLICE_BYTES) {
+    size_t piece = length - at < (size_t)MC_SLICE_BYTES ? length - at : (size_t)MC_SLICE_BYTES;
     int rc;
     do { rc = madvise(start + at, piece, advice); } while (rc != 0 && errno == EINTR);
     if (rc == 0) continue;
@@ -148,13 +177,26 @@ int64_t mc_data_end(const void *base, int64_t offset, int64_t len) {
 
 int mc_mlock(void *base, int64_t offset, int64_t len) {
   char *start; size_t length;
+  lower_thread_priority();
   if (len <= 0) return 0;
   page_range(base, offset, len, &start, &length);
-  return mlock(start, length) == 0 ? 0 : -errno;
+  /* In slices: one mlock of 1 GiB faults every page in while holding the
+   * mmap lock, and the JS thread's munmap (V8 returning memory) waited
+   * seconds behind it. On a refusal part way, the locked part is unlocked. */
+  for (size_t at = 0; at < length; at += (size_t)MC_SLICE_BYTES) {
+    size_t piece = length - at < (size_t)MC_SLICE_BYTES ? length - at : (size_t)MC_SLICE_BYTES;
+    if (mlock(start + at, piece) != 0) {
+      int err = errno;
+      if (at > 0) munlock(start, at);
+      return -err;
+    }
+  }
+  return 0;
 }
 
 int mc_munlock(void *base, int64_t offset, int64_t len) {
   char *start; size_t length;
+  lower_thread_priority();
   if (len <= 0) return 0;
   page_range(base, offset, len, &start, &length);
   return munlock(start, length) == 0 ? 0 : -errno;
@@ -164,7 +206,7 @@ int mc_pwrite(int fd, const void *base, int64_t offset, int64_t len, int64_t fil
   lower_thread_priority();
   const char *from = (const char *)base + offset;
   while (len > 0) {
-    size_t piece = len < MC_SLICE_BYTES ? (size_t)len : (size_t)MC_SLICE_BYTES;
+    size_t piece = len < MC_PWRITE_SLICE_BYTES ? (size_t)len : (size_t)MC_PWRITE_SLICE_BYTES;
     ssize_t n = pwrite(fd, from, piece, (off_t)file_offset);
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -14,11 +14,13 @@
 #include <stdint.h>
 
 /* ABI version; bumped on any incompatible change. lib/native checks it at load. */
-#define MC_SHIM_ABI_VERSION 1
+#define MC_SHIM_ABI_VERSION 2
 int mc_abi_version(void);
 
-/* fdatasync(fd). */
-int mc_fdatasync(int fd);
+/* fdatasync(fd). When dirty_from < dirty_to, writeback of that file range
+ * is first started in 1 MiB slices (sync_file_range), so the submission is
+ * not one long non-preemptible call; pass 0, 0 when the range is unknown. */
+int mc_fdatasync(int fd, int64_t dirty_from, int64_t dirty_to);
 
 /* Reserve [offset, offset+len) on disk. fallocate(2) first; where the file
  * system refuses (EOPNOTSUPP), falls back to posix_fallocate, which writes a
@@ -26,8 +28,10 @@ int mc_fdatasync(int fd);
 int mc_fallocate(int fd, int64_t offset, int64_t len);
 
 /* msync(MS_SYNC) of [base+offset, base+offset+len); offset is rounded down to
- * a page boundary here. */
-int mc_msync(void *base, int64_t offset, int64_t len);
+ * a page boundary here. fd, when >= 0, is the mapped file (mapped from file
+ * offset 0): writeback of the range is started through it in 1 MiB slices
+ * first, as for mc_fdatasync. Pass -1 when there is no such file. */
+int mc_msync(void *base, int64_t offset, int64_t len, int fd);
 
 /* madvise of a range; advice is the raw Linux constant. */
 int mc_madvise(void *base, int64_t offset, int64_t len, int advice);
@@ -45,7 +49,7 @@ int mc_populate_read(void *base, int64_t offset, int64_t len);
  * non-zero byte, or `offset` when the range is all zero. Never fails. */
 int64_t mc_data_end(const void *base, int64_t offset, int64_t len);
 
-/* mlock / munlock of a range. */
+/* mlock / munlock of a range (in 1 MiB slices; a failed mlock leaves nothing locked). */
 int mc_mlock(void *base, int64_t offset, int64_t len);
 int mc_munlock(void *base, int64_t offset, int64_t len);
 

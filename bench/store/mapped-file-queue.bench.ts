@@ -19,6 +19,12 @@ export interface QueueBenchParams {
   mode: WriteMode;
   messageBytes: number;
   totalBytes: number;
+  /**
+   * Pace the writer at this rate (bytes/s) instead of flat out: the issue's
+   * question is whether a rate near the machine's limit can be sustained with
+   * no stalls and a responsive event loop, not only how fast a burst goes.
+   */
+  paceBytesPerSecond?: number;
   /** Called now and then with the bytes written so far. */
   onProgress?: (writtenBytes: number) => void;
 }
@@ -26,6 +32,8 @@ export interface QueueBenchParams {
 export interface QueueBenchResult {
   mode: WriteMode;
   messageBytes: number;
+  /** The pace asked for (bytes/s), undefined when flat out. */
+  paceBytesPerSecond: number | undefined;
   bytes: number;
   segments: number;
   seconds: number;
@@ -105,7 +113,9 @@ export async function benchQueue(params: QueueBenchParams): Promise<QueueBenchRe
         while (queue.remainingBytesToFlush + queue.remainingBytesToCommit > 2 * params.segmentBytes && backgroundError === undefined) {
           await new Promise((resolve) => setTimeout(resolve, 1));
         }
-        await yieldToLoop();
+        const due = params.paceBytesPerSecond === undefined ? 0 : start + (written / params.paceBytesPerSecond) * 1000 - performance.now();
+        if (due >= 1) await new Promise((resolve) => setTimeout(resolve, due));
+        else await yieldToLoop();
       }
       writing = false;
       await Promise.all(services);
@@ -115,6 +125,7 @@ export async function benchQueue(params: QueueBenchParams): Promise<QueueBenchRe
     return {
       mode: params.mode,
       messageBytes: params.messageBytes,
+      paceBytesPerSecond: params.paceBytesPerSecond,
       bytes: result.written,
       segments: queue.segmentCount,
       seconds: result.seconds,

@@ -58,10 +58,14 @@ export interface NativeIO {
   populateRead(mapping: Buffer, position: number, length: number): Promise<void>;
   /** One past the last non-zero byte of [position, position + length), or `position` if all zero; off the JS thread. */
   dataEnd(mapping: Buffer, position: number, length: number): Promise<number>;
-  /** msync(MS_SYNC) of a range of a shared mapping, off the JS thread. */
-  msync(mapping: Buffer, position: number, length: number): Promise<void>;
-  /** fdatasync, off the JS thread. */
-  fdatasync(fd: number): Promise<void>;
+  /**
+   * msync(MS_SYNC) of a range of a shared mapping, off the JS thread. `fd`,
+   * when given, is the mapped file (mapped from offset 0): writeback is then
+   * started in short slices first, so no single call holds a CPU for long.
+   */
+  msync(mapping: Buffer, position: number, length: number, fd?: number): Promise<void>;
+  /** fdatasync, off the JS thread; `dirty`, when known, has its writeback started in short slices first. */
+  fdatasync(fd: number, dirty?: { from: number; to: number }): Promise<void>;
   /** Writes source[position, position + length) to the file at fileOffset, off the JS thread. */
   pwrite(fd: number, source: Buffer, position: number, length: number, fileOffset: number): Promise<void>;
   /** Locks a buffer in RAM; resolves false when the system refuses (no root, RLIMIT_MEMLOCK). */

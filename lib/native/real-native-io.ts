@@ -187,12 +187,12 @@ export class RealNativeIO implements NativeIO {
     return Number(await callAsync(shim().mc_data_end, mapping, position, length));
   }
 
-  async msync(mapping: Buffer, position: number, length: number): Promise<void> {
-    throwIfFailed(await callAsync(shim().mc_msync, mapping, position, length), 'msync');
+  async msync(mapping: Buffer, position: number, length: number, fd = -1): Promise<void> {
+    throwIfFailed(await callAsync(shim().mc_msync, mapping, position, length, fd), 'msync');
   }
 
-  async fdatasync(fd: number): Promise<void> {
-    throwIfFailed(await callAsync(shim().mc_fdatasync, fd), 'fdatasync');
+  async fdatasync(fd: number, dirty?: { from: number; to: number }): Promise<void> {
+    throwIfFailed(await callAsync(shim().mc_fdatasync, fd, dirty?.from ?? 0, dirty?.to ?? 0), 'fdatasync');
   }
 
   async pwrite(fd: number, source: Buffer, position: number, length: number, fileOffset: number): Promise<void> {

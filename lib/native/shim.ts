@@ -16,7 +16,7 @@ import { CommitLogError } from '../errors.js';
 const require = createRequire(import.meta.url);
 
 /** The ABI version native-shim/mc_shim.h declares; they must agree. */
-const SHIM_ABI_VERSION = 1;
+const SHIM_ABI_VERSION = 2;
 
 type Callback = (err: Error | null, value: number) => void;
 interface ForeignFunction<A extends unknown[]> {
@@ -27,9 +27,9 @@ interface ForeignFunction<A extends unknown[]> {
 export interface ShimFunctions {
   mc_abi_version: ForeignFunction<[]>;
   mc_page_size: ForeignFunction<[]>;
-  mc_fdatasync: ForeignFunction<[fd: number]>;
+  mc_fdatasync: ForeignFunction<[fd: number, dirtyFrom: number, dirtyTo: number]>;
   mc_fallocate: ForeignFunction<[fd: number, offset: number, len: number]>;
-  mc_msync: ForeignFunction<[base: Buffer, offset: number, len: number]>;
+  mc_msync: ForeignFunction<[base: Buffer, offset: number, len: number, fd: number]>;
   mc_madvise: ForeignFunction<[base: Buffer, offset: number, len: number, advice: number]>;
   mc_populate_write: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_populate_read: ForeignFunction<[base: Buffer, offset: number, len: number]>;
@@ -76,9 +76,9 @@ function loadShim(): ShimFunctions {
   const lib = ffi.Library(path, {
     mc_abi_version: ['int', []],
     mc_page_size: ['int64', []],
-    mc_fdatasync: ['int', ['int']],
+    mc_fdatasync: ['int', ['int', 'int64', 'int64']],
     mc_fallocate: ['int', ['int', 'int64', 'int64']],
-    mc_msync: ['int', [ptr, 'int64', 'int64']],
+    mc_msync: ['int', [ptr, 'int64', 'int64', 'int']],
     mc_madvise: ['int', [ptr, 'int64', 'int64', 'int']],
     mc_populate_write: ['int', [ptr, 'int64', 'int64']],
     mc_populate_read: ['int', [ptr, 'int64', 'int64']],

@@ -30,8 +30,8 @@ export class DirectWriteStrategy implements WriteStrategy {
     await this.segment.native.pwrite(this.segment.fd, this.buffer, from, to - from, from);
   }
 
-  async flush(): Promise<void> {
-    await this.segment.native.fdatasync(this.segment.fd);
+  async flush(from: number, to: number): Promise<void> {
+    await this.segment.native.fdatasync(this.segment.fd, { from, to });
   }
 
   release(): void {

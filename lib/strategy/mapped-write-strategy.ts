@@ -16,7 +16,7 @@ export class MappedWriteStrategy implements WriteStrategy {
   }
 
   async flush(from: number, to: number): Promise<void> {
-    await this.segment.native.msync(this.segment.mapping, from, to - from);
+    await this.segment.native.msync(this.segment.mapping, from, to - from, this.segment.fd);
   }
 
   release(): void {

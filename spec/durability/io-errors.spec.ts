@@ -578,14 +578,14 @@ describe('engine bugs found by these specs (fixed; kept as regression tests)', (
     class GatedMsync extends ForwardingNativeIO {
       gate: Promise<void> | undefined;
       entered: (() => void) | undefined;
-      override async msync(mapping: Buffer, position: number, length: number): Promise<void> {
+      override async msync(mapping: Buffer, position: number, length: number, fd?: number): Promise<void> {
         const gate = this.gate;
         this.gate = undefined;
         if (gate !== undefined) {
           this.entered?.();
           await gate;
         }
-        return super.msync(mapping, position, length);
+        return super.msync(mapping, position, length, fd);
       }
     }
     const dir = memoryTmpDir('mc-advance-');

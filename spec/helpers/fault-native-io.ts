@@ -451,7 +451,7 @@ export class FaultNativeIO implements NativeIO {
     await this.track(this.inner.populateRead(mapping, position, length));
   }
 
-  async msync(mapping: Buffer, position: number, length: number): Promise<void> {
+  async msync(mapping: Buffer, position: number, length: number, fd?: number): Promise<void> {
     const tracked = this.current(this.mappings.get(mapping), 'msync');
     const errno = this.enter('msync');
     if (errno !== undefined) throw errnoError(errno, 'msync');
@@ -465,16 +465,16 @@ export class FaultNativeIO implements NativeIO {
       const snapshot = Buffer.from(mapping.subarray(start, Math.max(start, Math.min(end, tracked.inode.liveSizeBytes))));
       commit = this.prepareSync(tracked.inode, start, snapshot);
     }
-    await this.track(this.inner.msync(mapping, position, length));
+    await this.track(this.inner.msync(mapping, position, length, fd));
     commit?.();
   }
 
-  async fdatasync(fd: number): Promise<void> {
+  async fdatasync(fd: number, dirty?: { from: number; to: number }): Promise<void> {
     const tracked = this.current(this.fds.get(fd), `fdatasync(fd ${fd})`);
     const errno = this.enter('fdatasync');
     if (errno !== undefined) throw errnoError(errno, 'fdatasync');
     const commit = tracked === undefined ? undefined : this.prepareSync(tracked.inode, 0, readWholeFile(fd));
-    await this.track(this.inner.fdatasync(fd));
+    await this.track(this.inner.fdatasync(fd, dirty));
     commit?.();
   }
 

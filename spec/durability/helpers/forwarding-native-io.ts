@@ -76,11 +76,11 @@ export class ForwardingNativeIO implements NativeIO {
   dataEnd(mapping: Buffer, position: number, length: number): Promise<number> {
     return this.inner.dataEnd(mapping, position, length);
   }
-  msync(mapping: Buffer, position: number, length: number): Promise<void> {
-    return this.inner.msync(mapping, position, length);
+  msync(mapping: Buffer, position: number, length: number, fd?: number): Promise<void> {
+    return this.inner.msync(mapping, position, length, fd);
   }
-  fdatasync(fd: number): Promise<void> {
-    return this.inner.fdatasync(fd);
+  fdatasync(fd: number, dirty?: { from: number; to: number }): Promise<void> {
+    return this.inner.fdatasync(fd, dirty);
   }
   pwrite(fd: number, source: Buffer, position: number, length: number, fileOffset: number): Promise<void> {
     return this.inner.pwrite(fd, source, position, length, fileOffset);

@@ -123,11 +123,11 @@ export class PowerFence extends ForwardingNativeIO {
   override populateWrite(mapping: Buffer, position: number, length: number): Promise<void> {
     return this.guard('madvise(MADV_POPULATE_WRITE)', () => super.populateWrite(mapping, position, length));
   }
-  override msync(mapping: Buffer, position: number, length: number): Promise<void> {
-    return this.guard('msync', () => super.msync(mapping, position, length));
+  override msync(mapping: Buffer, position: number, length: number, fd?: number): Promise<void> {
+    return this.guard('msync', () => super.msync(mapping, position, length, fd));
   }
-  override fdatasync(fd: number): Promise<void> {
-    return this.guard('fdatasync', () => super.fdatasync(fd));
+  override fdatasync(fd: number, dirty?: { from: number; to: number }): Promise<void> {
+    return this.guard('fdatasync', () => super.fdatasync(fd, dirty));
   }
   override pwrite(fd: number, source: Buffer, position: number, length: number, fileOffset: number): Promise<void> {
     return this.guard('pwrite', () => super.pwrite(fd, source, position, length, fileOffset));

@@ -170,13 +170,13 @@ export class SiteFaults extends ForwardingNativeIO {
     this.check('fallocate', this.fdSite(fd));
     return super.fallocate(fd, offset, length);
   }
-  override async msync(mapping: Buffer, position: number, length: number): Promise<void> {
+  override async msync(mapping: Buffer, position: number, length: number, fd?: number): Promise<void> {
     this.check('msync', this.mappingSites.get(mapping) ?? 'other');
-    return super.msync(mapping, position, length);
+    return super.msync(mapping, position, length, fd);
   }
-  override async fdatasync(fd: number): Promise<void> {
+  override async fdatasync(fd: number, dirty?: { from: number; to: number }): Promise<void> {
     this.check('fdatasync', this.fdSite(fd));
-    return super.fdatasync(fd);
+    return super.fdatasync(fd, dirty);
   }
   override async pwrite(fd: number, source: Buffer, position: number, length: number, fileOffset: number): Promise<void> {
     this.check('pwrite', this.fdSite(fd));
