@@ -32,18 +32,25 @@ export function measureCopy(messageBytes: number, totalBytes = 512 * 1024 * 1024
   return { bytesPerSecond: (count * messageBytes) / best, messagesPerSecond: count / best };
 }
 
-/** zlib.crc32 throughput over messages of one size. */
+/**
+ * zlib.crc32 throughput over messages of one size: the best of three passes
+ * (one pass varied 1.5-2.3 GB/s from run to run on this machine; the best
+ * is the stable figure, and the harder one to reach).
+ */
 export function measureCrc32(messageBytes: number, totalBytes = 256 * 1024 * 1024): CopyLimit {
   const source = Buffer.alloc(totalBytes, 3);
   const count = Math.floor(totalBytes / messageBytes);
   let sink = 0;
-  const start = performance.now();
-  for (let index = 0, position = 0; index < count; index += 1, position += messageBytes) {
-    sink ^= crc32(source.subarray(position, position + messageBytes));
+  let best = Infinity;
+  for (let round = 0; round < 3; round += 1) {
+    const start = performance.now();
+    for (let index = 0, position = 0; index < count; index += 1, position += messageBytes) {
+      sink ^= crc32(source.subarray(position, position + messageBytes));
+    }
+    best = Math.min(best, (performance.now() - start) / 1000);
   }
-  const seconds = (performance.now() - start) / 1000;
   if (sink === 0.5) console.log(sink); // keep the loop from being optimised away
-  return { bytesPerSecond: (count * messageBytes) / seconds, messagesPerSecond: count / seconds };
+  return { bytesPerSecond: (count * messageBytes) / best, messagesPerSecond: count / best };
 }
 
 export interface DiskLimits {

@@ -189,12 +189,11 @@ async function main(): Promise<void> {
     // --- reads and recovery --------------------------------------------------------------------
     progress.start(`reads and recovery on a ${mb(profile.storeBytes)} MiB store of 1 KiB messages`);
     const reads = await benchReadRecovery({ root, storeBytes: profile.storeBytes, segmentBytes: profile.segmentBytes, messageBytes: 1024, randomReads: profile.randomReads });
-    const crc1k = crc.get(1024) ?? measureCrc32(1024);
     const readRows: Row[] = [
       { what: 'random read (verified copy)', 'per s': Math.round(reads.randomRead.readsPerSecond), 'GB/s': '', 'vs limit': '', detail: `p50 ${reads.randomRead.p50Ms.toFixed(4)} ms, p99 ${reads.randomRead.p99Ms.toFixed(4)} ms` },
-      { what: 'sequential scan (verified)', 'per s': Math.round(reads.scan.messagesPerSecond), 'GB/s': gb(reads.scan.bytesPerSecond), 'vs limit': `${percent(reads.scan.bytesPerSecond / crc1k.bytesPerSecond)} of crc32`, detail: '' },
+      { what: 'sequential scan (verified)', 'per s': Math.round(reads.scan.messagesPerSecond), 'GB/s': gb(reads.scan.bytesPerSecond), 'vs limit': `${percent(reads.scan.bytesPerSecond / reads.scan.crcLimitBytesPerSecond)} of crc32`, detail: `crc32 next to it ${gb(reads.scan.crcLimitBytesPerSecond)} GB/s` },
       { what: 'normal recovery (open after clean close)', 'per s': '', 'GB/s': '', 'vs limit': '', detail: `${reads.normalRecovery.seconds.toFixed(2)} s, scanned ${mb(reads.normalRecovery.scannedBytes)} MiB` },
-      { what: 'abnormal recovery (crash, stale checkpoint)', 'per s': Math.round(reads.abnormalRecovery.messagesScanned / reads.abnormalRecovery.seconds), 'GB/s': gb(reads.abnormalRecovery.bytesPerSecond), 'vs limit': `${percent(reads.abnormalRecovery.bytesPerSecond / crc1k.bytesPerSecond)} of crc32`, detail: `${reads.abnormalRecovery.seconds.toFixed(2)} s for ${mb(reads.storeBytes)} MiB` },
+      { what: 'abnormal recovery (crash, stale checkpoint)', 'per s': Math.round(reads.abnormalRecovery.messagesScanned / reads.abnormalRecovery.seconds), 'GB/s': gb(reads.abnormalRecovery.bytesPerSecond), 'vs limit': `${percent(reads.abnormalRecovery.bytesPerSecond / reads.abnormalRecovery.crcLimitBytesPerSecond)} of crc32`, detail: `${reads.abnormalRecovery.seconds.toFixed(2)} s for ${mb(reads.storeBytes)} MiB; crc32 next to it ${gb(reads.abnormalRecovery.crcLimitBytesPerSecond)} GB/s` },
     ];
 
     // --- sustained, across many segments (--full) --------------------------------------------------

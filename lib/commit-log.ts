@@ -122,7 +122,9 @@ interface Written {
 const noPendingSeal = (): void => undefined;
 
 /** Messages decoded per segment visit in scan/tail, so no segment is held across a yield. */
-const SCAN_BATCH_MAX = 256;
+const SCAN_BATCH_MAX = 1024;
+/** A scan keeps this much ahead of it faulted in (a 1 GiB segment would hold the file for a second). */
+const SCAN_PREFAULT_BYTES = 64 * 1024 * 1024;
 
 export class CommitLog {
   readonly options: Readonly<Options>;
@@ -648,7 +650,7 @@ export class CommitLog {
   }
 
   /**
-   * Like scan, in arrays of up to 256 messages: one await per array instead
+   * Like scan, in arrays of up to 1024 messages: one await per array instead
    * of one per message, for consumers that walk the whole log.
    */
   async *scanBatches(options: ScanOptions = {}): AsyncGenerator<StoredMessage[]> {
@@ -657,12 +659,24 @@ export class CommitLog {
     const to = options.to ?? this.queue.maxReadableOffset;
     let offset = options.from ?? this.queue.minOffset;
     this.checkScanStart(offset);
+    let prefaultedTo = offset;
     while (offset < to) {
+      // Keep the page tables filled ahead of the walk, off the JS thread.
+      if (prefaultedTo - offset < SCAN_PREFAULT_BYTES / 2) prefaultedTo = this.prefaultAhead(Math.max(prefaultedTo, offset), to);
       const batch = this.decodeBatch(offset, to, verify);
       if (batch === undefined) return;
       if (batch.messages.length > 0) yield batch.messages;
       offset = batch.nextOffset;
     }
+  }
+
+  /** Starts faulting in up to SCAN_PREFAULT_BYTES from `from` (within one segment); returns where that ends. */
+  private prefaultAhead(from: number, to: number): number {
+    const file = this.queue.findMappedFileByOffset(from);
+    if (file === undefined) return to;
+    const end = Math.min(to, from + SCAN_PREFAULT_BYTES, file.fileFromOffset + file.fileSizeBytes);
+    void file.prefaultRead(from - file.fileFromOffset, end - file.fileFromOffset);
+    return end;
   }
 
   /**
@@ -708,8 +722,8 @@ export class CommitLog {
 
   /**
    * Decodes up to SCAN_BATCH_MAX messages from one segment, starting at
-   * `offset`, stopping before `to`. The bodies are copied out together into
-   * one buffer (one allocation per batch, not per message).
+   * `offset`, stopping before `to`. The records are copied out together into
+   * one buffer (one allocation and one copy per batch, not per message).
    */
   private decodeBatch(offset: number, to: number, verify: boolean): { messages: StoredMessage[]; nextOffset: number } | undefined {
     this.checkOpen();
@@ -720,19 +734,18 @@ export class CommitLog {
       const view = file.readableView();
       const limit = Math.min(view.length, to - file.fileFromOffset);
       const messages: StoredMessage[] = [];
-      let bodyBytes = 0;
       let position = offset - file.fileFromOffset;
       let nextOffset: number | undefined;
       // Structure first; the CRCs of the whole batch are checked by one native call below.
       const sealPositions = { descriptors: this.scanDescriptors, slot: 0 };
+      const decodeOptions = { verify: false, copy: false, expectedPhysicalOffset: 0, sealPositions, skipBody: true };
       while (position < limit && messages.length < SCAN_BATCH_MAX) {
         const physicalOffset = file.fileFromOffset + position;
         sealPositions.slot = messages.length;
-        const decoded = decodeRecord(view, position, limit, { verify: false, copy: false, expectedPhysicalOffset: physicalOffset, sealPositions, skipBody: true });
+        decodeOptions.expectedPhysicalOffset = physicalOffset;
+        const decoded = decodeRecord(view, position, limit, decodeOptions);
         if (decoded.kind === 'message') {
           messages.push(decoded.message);
-          const at = sealPositions.slot * SEAL_DESCRIPTOR_INT32S;
-          bodyBytes += this.scanDescriptors[at + SEAL_BODY_END]! - this.scanDescriptors[at + SEAL_BODY_START]!;
           position += decoded.size;
         } else if (decoded.kind === 'blank') {
           if (position + decoded.size === file.fileSizeBytes) {
@@ -755,14 +768,17 @@ export class CommitLog {
           throw notAMessage(view, bad, file.fileFromOffset + bad, decodeRecord(view, bad, limit, { verify: true, copy: false }));
         }
       }
-      // The views point into the mapping: copy them out before the segment is released.
-      const bodies = Buffer.allocUnsafeSlow(bodyBytes);
-      let at = 0;
-      for (const [index, message] of messages.entries()) {
-        const slot = index * SEAL_DESCRIPTOR_INT32S;
-        const length = view.copy(bodies, at, this.scanDescriptors[slot + SEAL_BODY_START]!, this.scanDescriptors[slot + SEAL_BODY_END]!);
-        message.body = bodies.subarray(at, at + length);
-        at += length;
+      // The views point into the mapping: copy them out before the segment is
+      // released. One copy of the batch's records (headers included, ~15 %
+      // more bytes) costs far less than a copy call per body.
+      if (messages.length > 0) {
+        const first = offset - file.fileFromOffset;
+        const records = Buffer.allocUnsafeSlow(position - first);
+        view.copy(records, 0, first, position);
+        for (let index = 0; index < messages.length; index++) {
+          const slot = index * SEAL_DESCRIPTOR_INT32S;
+          messages[index]!.body = records.subarray(this.scanDescriptors[slot + SEAL_BODY_START]! - first, this.scanDescriptors[slot + SEAL_BODY_END]! - first);
+        }
       }
       return { messages, nextOffset: nextOffset ?? file.fileFromOffset + position };
     } finally {

@@ -78,7 +78,30 @@ export function decodeIPv4Host(source: Uint8Array, position: number): SocketAddr
     ((source[position]! << 24) | (source[position + 1]! << 16) | (source[position + 2]! << 8) | source[position + 3]!) >>> 0;
   const port = readInt32(source, position + 4);
   if ((port & 0xffff) !== port) return undefined;
+  // Runs of records mostly share their hosts: the last two decoded are kept at hand.
+  // (a record's born host and store host alternate, hence two).
+  if (address === lastAddress && port === lastPort) return lastHost;
+  if (address === previousAddress && port === previousPort) return previousHost;
   const key = address * 65536 + port;
+  const found = decodedV4HostCache.get(key) ?? rememberV4(key, address, port);
+  previousAddress = lastAddress;
+  previousPort = lastPort;
+  previousHost = lastHost;
+  lastAddress = address;
+  lastPort = port;
+  lastHost = found;
+  return found;
+}
+
+const NO_HOST: SocketAddress = Object.freeze({ address: '', port: -1 });
+let lastAddress = -1;
+let lastPort = -1;
+let lastHost = NO_HOST;
+let previousAddress = -1;
+let previousPort = -1;
+let previousHost = NO_HOST;
+
+function rememberV4(key: number, address: number, port: number): SocketAddress {
   const cached = decodedV4HostCache.get(key);
   if (cached !== undefined) return cached;
   const text = `${address >>> 24}.${(address >>> 16) & 0xff}.${(address >>> 8) & 0xff}.${address & 0xff}`;

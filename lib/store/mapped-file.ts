@@ -375,14 +375,14 @@ export class MappedFile {
   }
 
   /**
-   * Faults [position, readPosition) in for reading, off the JS thread, so a
-   * long walk over it (recovery, a verified scan) does not take one page
-   * fault per 4 KiB on the event loop. A refusal only costs speed.
+   * Faults [position, min(end, readPosition)) in for reading, off the JS
+   * thread, so a long walk over it (recovery, a verified scan) does not take
+   * one page fault per 4 KiB on the event loop. A refusal only costs speed.
    */
-  async prefaultRead(position = 0): Promise<void> {
+  async prefaultRead(position = 0, endPosition = Infinity): Promise<void> {
     if (!this.hold()) return;
     try {
-      const end = this.readPosition;
+      const end = Math.min(endPosition, this.readPosition);
       if (end > position) await this.native.populateRead(this.mapping, position, end - position);
     } catch {
       // Pre-faulting is an optimisation.
