@@ -34,6 +34,7 @@ import {
   encodeMessageForSeal,
   messageFitsInSegment,
   prepareMessage,
+  type EncodeStamp,
   type MessageInput,
   type PreparedMessage,
   type StoredMessage,
@@ -150,6 +151,11 @@ export class CommitLog {
   private poison: CommitLogError | undefined;
   private confirmedListeners: Array<() => void> = [];
   private readonly queueKeys = new Map<string, Map<number, string>>();
+  private lastQueueTopic: string | undefined;
+  private lastQueueId = -1;
+  private lastQueueKey = '';
+  /** encodeOne's stamp, refilled per record; read it before the next encodeOne. */
+  private readonly stamp: EncodeStamp = { physicalOffset: 0, queueOffset: 0, storeTimestamp: 0 };
   /** Seal positions of a scan batch, for its one native CRC check. */
   private readonly scanDescriptors = new Int32Array(SCAN_BATCH_MAX * SEAL_DESCRIPTOR_INT32S);
   /** Seal positions of natively sealed records (5 int32 each), reused across batches. */
@@ -389,18 +395,21 @@ export class CommitLog {
    * CRCs in JS, or, with `sealSlot`, its seal positions into that slot of
    * sealDescriptors for one native sealRecords call later.
    */
-  private encodeOne(file: MappedFile, record: PreparedMessage, storeTimestamp: number, sealSlot?: number): { physicalOffset: number; queueOffset: number } {
+  private encodeOne(file: MappedFile, record: PreparedMessage, storeTimestamp: number, sealSlot?: number): EncodeStamp {
     const position = file.wrotePosition;
-    const physicalOffset = file.fileFromOffset + position;
     const key = this.queueKeyOf(record.topic, record.queueId);
     const queueOffset = this.nextQueueOffsets.get(key) ?? 0;
-    const stamp = { physicalOffset, queueOffset, storeTimestamp };
+    // One stamp object, refilled per record (a batch encodes hundreds of thousands a second).
+    const stamp = this.stamp;
+    stamp.physicalOffset = file.fileFromOffset + position;
+    stamp.queueOffset = queueOffset;
+    stamp.storeTimestamp = storeTimestamp;
     if (sealSlot === undefined) encodeMessage(file.writeBuffer(), position, record, stamp);
     else encodeMessageForSeal(file.writeBuffer(), position, record, stamp, this.sealDescriptors, sealSlot);
     file.advance(record.size);
     file.storeTimestamp = storeTimestamp;
     this.nextQueueOffsets.set(key, queueOffset + 1);
-    return { physicalOffset, queueOffset };
+    return stamp;
   }
 
   /**
@@ -468,7 +477,8 @@ export class CommitLog {
     let endOffset = 0;
     for (let index = 0; index < prepared.length; index += 1) {
       const record = prepared[index]!;
-      let file = this.placeSync(record.size, seal);
+      // The segment the previous record went to, while it has room; placeSync otherwise.
+      let file = sealFile !== undefined && messageFitsInSegment(record.size, sealFile.remainingBytes) ? sealFile : this.placeSync(record.size, seal);
       if (file === undefined) {
         seal();
         file = await this.placeAsync(record.size);
@@ -571,6 +581,8 @@ export class CommitLog {
    * concatenating a new string per message.
    */
   private queueKeyOf(topic: string, queueId: number): string {
+    // Runs of records mostly go to one queue: skip the two lookups then.
+    if (topic === this.lastQueueTopic && queueId === this.lastQueueId) return this.lastQueueKey;
     let byQueue = this.queueKeys.get(topic);
     if (byQueue === undefined) {
       byQueue = new Map();
@@ -581,6 +593,9 @@ export class CommitLog {
       key = queueKey(topic, queueId);
       byQueue.set(queueId, key);
     }
+    this.lastQueueTopic = topic;
+    this.lastQueueId = queueId;
+    this.lastQueueKey = key;
     return key;
   }
 

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* ABI version; bumped on any incompatible change. lib/native checks it at load. */
-#define MC_SHIM_ABI_VERSION 2
+#define MC_SHIM_ABI_VERSION 3
 int mc_abi_version(void);
 
 /* fdatasync(fd). When dirty_from < dirty_to, writeback of that file range
@@ -115,5 +115,14 @@ int mc_seal_records(void *base, const int32_t *descriptors, int32_t count);
  * (or whose TOTALSIZE/separators disagree with its descriptor), `count`
  * when all verify, -EINVAL for malformed descriptors. Reads only. */
 int32_t mc_verify_records(const void *base, const int32_t *descriptors, int32_t count);
+
+/* The same two calls without arguments, for the hot paths: ffi-napi spends
+ * ~4-5 us converting each argument. The caller writes
+ *   block[0] = base address, block[1] = descriptors address, block[2] = count
+ * into the calling thread's block (mc_call_block returns its address). */
+#define MC_CALL_BLOCK_WORDS 4
+int64_t *mc_call_block(void);
+int mc_seal_records_from_block(void);
+int32_t mc_verify_records_from_block(void);
 
 #endif

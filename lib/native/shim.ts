@@ -16,7 +16,7 @@ import { CommitLogError } from '../errors.js';
 const require = createRequire(import.meta.url);
 
 /** The ABI version native-shim/mc_shim.h declares; they must agree. */
-const SHIM_ABI_VERSION = 2;
+const SHIM_ABI_VERSION = 3;
 
 type Callback = (err: Error | null, value: number) => void;
 interface ForeignFunction<A extends unknown[]> {
@@ -48,6 +48,11 @@ export interface ShimFunctions {
   /** Writes BODYCRC and the record CRC digits of `count` records (5 int32 descriptors each); 0 or -EINVAL. */
   mc_seal_records: ForeignFunction<[base: Buffer, descriptors: Buffer, count: number]>;
   mc_verify_records: ForeignFunction<[base: Buffer, descriptors: Buffer, count: number]>;
+  /** The calling thread's argument block (MC_CALL_BLOCK_WORDS int64), as a zero-length pointer Buffer. */
+  mc_call_block: () => Buffer;
+  /** mc_seal_records / mc_verify_records with their arguments taken from the block. */
+  mc_seal_records_from_block: ForeignFunction<[]>;
+  mc_verify_records_from_block: ForeignFunction<[]>;
 }
 
 /** Where the shim is built: <package>/native-shim/build/libmcshim.so, from lib/native or dist/lib/native. */
@@ -93,6 +98,9 @@ function loadShim(): ShimFunctions {
     mc_crc32_accelerated: ['int', []],
     mc_seal_records: ['int', [ptr, ptr, 'int32']],
     mc_verify_records: ['int32', [ptr, ptr, 'int32']],
+    mc_call_block: [ptr, []],
+    mc_seal_records_from_block: ['int', []],
+    mc_verify_records_from_block: ['int32', []],
   }) as ShimFunctions;
   const abi = lib.mc_abi_version();
   if (abi !== SHIM_ABI_VERSION) {
@@ -105,6 +113,38 @@ function loadShim(): ShimFunctions {
 }
 
 let loaded: ShimFunctions | undefined;
+
+/** int64 words in the shim's call block (MC_CALL_BLOCK_WORDS). */
+const CALL_BLOCK_WORDS = 4;
+let callBlock: BigInt64Array | undefined;
+const addresses = new WeakMap<ArrayBufferLike, number>();
+
+/** This thread's argument block in the shim, for the argument-free entry points. */
+export function shimCallBlock(): BigInt64Array {
+  if (callBlock === undefined) {
+    const ref = require('@2060.io/ref-napi') as { reinterpret(pointer: Buffer, size: number, offset: number): Buffer };
+    const bytes = ref.reinterpret(shim().mc_call_block(), CALL_BLOCK_WORDS * 8, 0);
+    callBlock = new BigInt64Array(bytes.buffer, bytes.byteOffset, CALL_BLOCK_WORDS);
+  }
+  return callBlock;
+}
+
+/**
+ * The memory address of a view's first byte, for the call block. Cached per
+ * ArrayBuffer: Buffers, mappings and typed arrays of more than a few bytes
+ * keep their bytes outside the V8 heap, where they never move. The caller
+ * keeps the view reachable for as long as the shim uses the address.
+ */
+export function addressOf(view: ArrayBufferView): number {
+  const buffer = view.buffer;
+  let base = addresses.get(buffer);
+  if (base === undefined) {
+    const ref = require('@2060.io/ref-napi') as { address(buffer: Buffer): number };
+    base = ref.address(Buffer.from(buffer, 0, Math.min(1, buffer.byteLength)));
+    addresses.set(buffer, base);
+  }
+  return base + view.byteOffset;
+}
 
 /** The shim, loaded on first use (so importing the package costs nothing). */
 export function shim(): ShimFunctions {
