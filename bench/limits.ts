@@ -86,9 +86,9 @@ export interface LatencyLimit {
 }
 
 /** Latency of one 4 KiB append + fdatasync: the floor of one SYNC_FLUSH group. */
-export function measureFdatasyncLatency(directory: string, rounds = 200): LatencyLimit {
+export function measureFdatasyncLatency(directory: string, rounds = 200, writeBytes = 4096): LatencyLimit {
   const path = join(directory, `fsync-probe-${process.pid}.tmp`);
-  const page = Buffer.alloc(4096, 1);
+  const page = Buffer.alloc(writeBytes, 1);
   const fd = openSync(path, 'w');
   const samples: number[] = [];
   try {

@@ -4,7 +4,7 @@
  * mmap-io or fs does not do, or does only on the JS thread.
  */
 import { createRequire } from 'node:module';
-import { close, constants as fsConstants, fstat, fsync, ftruncate, open, unlink } from 'node:fs';
+import { close, constants as fsConstants, fdatasync, fstat, fsync, ftruncate, open, unlink, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { constants as osConstants } from 'node:os';
 import { assert } from '../assert.js';
@@ -22,6 +22,19 @@ const fstatAsync = promisify(fstat);
 const ftruncateAsync = promisify(ftruncate);
 const unlinkAsync = promisify(unlink);
 const fsyncAsync = promisify(fsync);
+const fdatasyncAsync = promisify(fdatasync);
+const writeAsync = promisify(write) as (fd: number, buffer: Buffer, offset: number, length: number, position: number) => Promise<{ bytesWritten: number }>;
+
+/** Commits of at most this many bytes go through libuv's write (the shim's pwrite slice size, so as short a call). */
+const SMALL_WRITE_BYTES = 256 * 1024;
+
+/**
+ * Syncs of at most this many dirty bytes go through libuv's own fdatasync
+ * (one pool hop, no ffi: ~0.27 ms p50 against ~0.43 ms through the shim for
+ * a SYNC_FLUSH group of 64 KiB); larger ones through the shim, which starts
+ * their writeback in 1 MiB slices so no single call holds a CPU for long.
+ */
+const SMALL_SYNC_BYTES = 1024 * 1024;
 
 interface MmapIo {
   map(size: number, protection: number, flags: number, fd: number, offset?: number, advise?: number): Buffer;
@@ -188,16 +201,43 @@ export class RealNativeIO implements NativeIO {
   }
 
   async msync(mapping: Buffer, position: number, length: number, fd = -1): Promise<void> {
+    // The page cache tracks a shared mapping's dirty pages (a write after
+    // writeback faults and re-dirties the page), so fdatasync of the file
+    // makes the mapped range durable as msync(MS_SYNC) does, and more.
+    if (fd >= 0 && length <= SMALL_SYNC_BYTES) return this.fdatasyncSmall(fd);
     throwIfFailed(await callAsync(shim().mc_msync, mapping, position, length, fd), 'msync');
   }
 
   async fdatasync(fd: number, dirty?: { from: number; to: number }): Promise<void> {
-    throwIfFailed(await callAsync(shim().mc_fdatasync, fd, dirty?.from ?? 0, dirty?.to ?? 0), 'fdatasync');
+    if (dirty === undefined || dirty.to - dirty.from <= SMALL_SYNC_BYTES) return this.fdatasyncSmall(fd);
+    throwIfFailed(await callAsync(shim().mc_fdatasync, fd, dirty.from, dirty.to), 'fdatasync');
+  }
+
+  private async fdatasyncSmall(fd: number): Promise<void> {
+    try {
+      await fdatasyncAsync(fd);
+    } catch (err) {
+      throw fsError(err, 'fdatasync');
+    }
   }
 
   async pwrite(fd: number, source: Buffer, position: number, length: number, fileOffset: number): Promise<void> {
     assert(position >= 0 && length >= 0 && position + length <= source.length, 'pwrite range inside the source');
-    throwIfFailed(await callAsync(shim().mc_pwrite, fd, source, position, length, fileOffset), 'pwrite');
+    if (length > SMALL_WRITE_BYTES) {
+      throwIfFailed(await callAsync(shim().mc_pwrite, fd, source, position, length, fileOffset), 'pwrite');
+      return;
+    }
+    // A small commit (a SYNC_FLUSH group) through libuv's own write: no ffi cost.
+    try {
+      let done = 0;
+      while (done < length) {
+        const { bytesWritten } = await writeAsync(fd, source, position + done, length - done, fileOffset + done);
+        if (bytesWritten === 0) throw new CommitLogError('ERR_IO', `pwrite made no progress at file offset ${fileOffset + done}`);
+        done += bytesWritten;
+      }
+    } catch (err) {
+      throw err instanceof CommitLogError ? err : fsError(err, 'pwrite');
+    }
   }
 
   async mlock(buffer: Buffer): Promise<boolean> {

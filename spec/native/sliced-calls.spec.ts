@@ -43,6 +43,22 @@ describe('sliced native calls', () => {
     }
   });
 
+  it('a small pwrite (a SYNC_FLUSH group, through libuv rather than the shim) writes the same bytes', async () => {
+    const path = join(dir.path, 'f');
+    const fd = await native.openFile(path, true);
+    try {
+      const source = randomBytes(8192, 4);
+      await native.pwrite(fd, source, 3, 5000, 10_001);
+      await native.fdatasync(fd); // no dirty range given: the libuv route too
+      const onDisk = readFileSync(path);
+      expect(onDisk.length).toBe(15_001);
+      expect(onDisk.subarray(0, 10_001).every((b) => b === 0)).toBe(true);
+      expect(onDisk.subarray(10_001).equals(source.subarray(3, 5003))).toBe(true);
+    } finally {
+      await native.closeFile(fd);
+    }
+  });
+
   it('fallocate across many 64 MiB slices reserves the whole range, blocks included', async () => {
     const path = join(dir.path, 'f');
     const fd = await native.openFile(path, true);
