@@ -354,19 +354,12 @@ export class MappedFile {
     this.checkOpen();
     if (this.strategy.commitsOnWrite) {
       this.readers += 1; // an I/O reader: keeps the mapping alive while the kernel faults it in
-      // No read-around while faulting in: a fault on a fresh segment otherwise
-      // reads ahead into large folios, and zeroing one (several MiB, slow on
-      // a VM whose host backs memory lazily) is a single non-preemptible
-      // stretch — perf showed 17 ms with both CPUs held and the JS thread
-      // waiting. Page by page, the kernel can reschedule between pages.
-      this.native.advise(this.mapping, 0, this.fileSizeBytes, 'random');
       try {
         // In slices, so a close stops it early (the shim slices further for preemption).
         for (let position = this.wrote; position < this.fileSizeBytes && this.state === 'open'; position += WARM_SLICE_BYTES) {
           await this.native.populateWrite(this.mapping, position, Math.min(WARM_SLICE_BYTES, this.fileSizeBytes - position));
         }
       } finally {
-        if (this.state === 'open') this.native.advise(this.mapping, 0, this.fileSizeBytes, 'normal');
         this.releaseReader();
       }
     } else {
