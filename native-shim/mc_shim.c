@@ -74,7 +74,9 @@ int64_t mc_page_size(void) { return page_size(); }
  * follows then only waits, instead of submitting the whole range in one
  * long non-preemptible stretch. A refusal is harmless: the sync submits. */
 static void start_writeback(int fd, int64_t from, int64_t to) {
-  if (fd < 0) return;
+  /* A range of one slice or less is the sync's own short work (a SYNC_FLUSH
+   * group): submitting it separately would only add a syscall. */
+  if (fd < 0 || to - from <= MC_SLICE_BYTES) return;
   for (int64_t at = from; at < to; at += MC_SLICE_BYTES) {
     int64_t piece = to - at < MC_SLICE_BYTES ? to - at : MC_SLICE_BYTES;
     if (sync_file_range(fd, (off_t)at, (off_t)piece, SYNC_FILE_RANGE_WRITE) != 0 && errno != EINTR) return;
