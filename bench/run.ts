@@ -200,9 +200,9 @@ async function main(): Promise<void> {
     const reads = await benchReadRecovery({ root, storeBytes: profile.storeBytes, segmentBytes: profile.segmentBytes, messageBytes: 1024, randomReads: profile.randomReads });
     const readRows: Row[] = [
       { what: 'random read (verified copy)', 'per s': Math.round(reads.randomRead.readsPerSecond), 'GB/s': '', 'vs limit': '', detail: `p50 ${reads.randomRead.p50Ms.toFixed(4)} ms, p99 ${reads.randomRead.p99Ms.toFixed(4)} ms` },
-      { what: 'sequential scan (verified)', 'per s': Math.round(reads.scan.messagesPerSecond), 'GB/s': gb(reads.scan.bytesPerSecond), 'vs limit': `${percent(reads.scan.bytesPerSecond / reads.scan.crcLimitBytesPerSecond)} of crc32`, detail: `crc32 next to it ${gb(reads.scan.crcLimitBytesPerSecond)} GB/s` },
+      { what: 'sequential scan (verified)', 'per s': Math.round(reads.scan.messagesPerSecond), 'GB/s': gb(reads.scan.bytesPerSecond), 'vs limit': `${percent(reads.scan.bytesPerSecond / reads.scan.crcLimitBytesPerSecond)} of crc32`, detail: `crc32 next to it ${gb(reads.scan.crcLimitBytesPerSecond).toFixed(2)} GB/s` },
       { what: 'normal recovery (open after clean close)', 'per s': '', 'GB/s': '', 'vs limit': '', detail: `${reads.normalRecovery.seconds.toFixed(2)} s, scanned ${mb(reads.normalRecovery.scannedBytes)} MiB` },
-      { what: 'abnormal recovery (crash, stale checkpoint)', 'per s': Math.round(reads.abnormalRecovery.messagesScanned / reads.abnormalRecovery.seconds), 'GB/s': gb(reads.abnormalRecovery.bytesPerSecond), 'vs limit': `${percent(reads.abnormalRecovery.bytesPerSecond / reads.abnormalRecovery.crcLimitBytesPerSecond)} of crc32`, detail: `${reads.abnormalRecovery.seconds.toFixed(2)} s for ${mb(reads.storeBytes)} MiB; crc32 next to it ${gb(reads.abnormalRecovery.crcLimitBytesPerSecond)} GB/s` },
+      { what: 'abnormal recovery (crash, stale checkpoint)', 'per s': Math.round(reads.abnormalRecovery.messagesScanned / reads.abnormalRecovery.seconds), 'GB/s': gb(reads.abnormalRecovery.bytesPerSecond), 'vs limit': `${percent(reads.abnormalRecovery.bytesPerSecond / reads.abnormalRecovery.crcLimitBytesPerSecond)} of crc32`, detail: `${reads.abnormalRecovery.seconds.toFixed(2)} s for ${mb(reads.storeBytes)} MiB; crc32 next to it ${gb(reads.abnormalRecovery.crcLimitBytesPerSecond).toFixed(2)} GB/s` },
     ];
 
     // --- sustained, across many segments (--full) --------------------------------------------------
@@ -215,7 +215,7 @@ async function main(): Promise<void> {
       // responsive event loop", the first how far past it a burst goes.
       for (const writeMode of writeModes) {
         for (const pace of [undefined, 0.8 * bound]) {
-          const how = pace === undefined ? 'flat out' : `paced at ${gb(pace)} GB/s`;
+          const how = pace === undefined ? 'flat out' : `paced at ${gb(pace).toFixed(2)} GB/s`;
           progress.start(`MappedFileQueue, ${writeMode}, ${how}: ${mb(profile.sustainedBytes)} MiB sustained across segments`);
           const result = await benchQueue({ directory: root, segmentBytes: profile.segmentBytes, mode: writeMode, messageBytes: 1024, totalBytes: profile.sustainedBytes, ...(pace === undefined ? {} : { paceBytesPerSecond: pace }) });
           sustainedResults.push(result);
