@@ -124,8 +124,14 @@ const noPendingSeal = (): void => undefined;
 
 /** Messages decoded per segment visit in scan/tail, so no segment is held across a yield. */
 const SCAN_BATCH_MAX = 1024;
-/** A scan keeps this much ahead of it faulted in (a 1 GiB segment would hold the file for a second). */
-const SCAN_PREFAULT_BYTES = 64 * 1024 * 1024;
+/** A batch stops growing past this many bytes: one synchronous copy stays short, and a kept body pins at most this much. */
+const SCAN_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * A scan keeps this much ahead of it faulted in, one call at a time on the
+ * libuv pool (a 1 GiB call would hold a pool thread, which SYNC_FLUSH's
+ * syncs share, for a second).
+ */
+const SCAN_PREFAULT_BYTES = 16 * 1024 * 1024;
 
 export class CommitLog {
   readonly options: Readonly<Options>;
@@ -674,10 +680,10 @@ export class CommitLog {
     const to = options.to ?? this.queue.maxReadableOffset;
     let offset = options.from ?? this.queue.minOffset;
     this.checkScanStart(offset);
-    let prefaultedTo = offset;
+    // Keep the page tables filled ahead of the walk, off the JS thread, one call at a time.
+    const prefault = { to: offset, inFlight: false };
     while (offset < to) {
-      // Keep the page tables filled ahead of the walk, off the JS thread.
-      if (prefaultedTo - offset < SCAN_PREFAULT_BYTES / 2) prefaultedTo = this.prefaultAhead(Math.max(prefaultedTo, offset), to);
+      if (!prefault.inFlight && prefault.to - offset < SCAN_PREFAULT_BYTES / 2) this.prefaultAhead(prefault, offset, to);
       const batch = this.decodeBatch(offset, to, verify);
       if (batch === undefined) return;
       if (batch.messages.length > 0) yield batch.messages;
@@ -685,13 +691,18 @@ export class CommitLog {
     }
   }
 
-  /** Starts faulting in up to SCAN_PREFAULT_BYTES from `from` (within one segment); returns where that ends. */
-  private prefaultAhead(from: number, to: number): number {
+  /** Starts faulting in up to SCAN_PREFAULT_BYTES (within one segment) past what `prefault` covers. */
+  private prefaultAhead(prefault: { to: number; inFlight: boolean }, offset: number, to: number): void {
+    const from = Math.max(prefault.to, offset);
     const file = this.queue.findMappedFileByOffset(from);
-    if (file === undefined) return to;
-    const end = Math.min(to, from + SCAN_PREFAULT_BYTES, file.fileFromOffset + file.fileSizeBytes);
-    void file.prefaultRead(from - file.fileFromOffset, end - file.fileFromOffset);
-    return end;
+    if (file === undefined) {
+      prefault.to = to;
+      return;
+    }
+    prefault.to = Math.min(to, from + SCAN_PREFAULT_BYTES, file.fileFromOffset + file.fileSizeBytes);
+    prefault.inFlight = true;
+    // prefaultRead never rejects: pre-faulting is only an optimisation.
+    void file.prefaultRead(from - file.fileFromOffset, prefault.to - file.fileFromOffset).finally(() => (prefault.inFlight = false));
   }
 
   /**
@@ -750,11 +761,13 @@ export class CommitLog {
       const limit = Math.min(view.length, to - file.fileFromOffset);
       const messages: StoredMessage[] = [];
       let position = offset - file.fileFromOffset;
+      // Where the copy handed out starts: the batch's first record (a hole before it is skipped).
+      let copyFrom = position;
       let nextOffset: number | undefined;
       // Structure first; the CRCs of the whole batch are checked by one native call below.
       const sealPositions = { descriptors: this.scanDescriptors, slot: 0 };
       const decodeOptions = { verify: false, copy: false, expectedPhysicalOffset: 0, sealPositions, skipBody: true };
-      while (position < limit && messages.length < SCAN_BATCH_MAX) {
+      while (position < limit && messages.length < SCAN_BATCH_MAX && position - copyFrom < SCAN_BATCH_BYTES) {
         const physicalOffset = file.fileFromOffset + position;
         sealPositions.slot = messages.length;
         decodeOptions.expectedPhysicalOffset = physicalOffset;
@@ -767,7 +780,11 @@ export class CommitLog {
             nextOffset = file.fileFromOffset + file.fileSizeBytes; // the segment's end
             break;
           }
-          position += decoded.size; // a hole recovery wrote over dropped bytes
+          // A hole recovery wrote over dropped bytes: never copied. It ends a
+          // batch that has messages; the next batch starts by stepping over it.
+          if (messages.length > 0) break;
+          position += decoded.size;
+          copyFrom = position;
         } else if (decoded.kind === 'end') {
           if (messages.length === 0) return undefined;
           nextOffset = physicalOffset;
@@ -787,12 +804,11 @@ export class CommitLog {
       // released. One copy of the batch's records (headers included, ~15 %
       // more bytes) costs far less than a copy call per body.
       if (messages.length > 0) {
-        const first = offset - file.fileFromOffset;
-        const records = Buffer.allocUnsafeSlow(position - first);
-        view.copy(records, 0, first, position);
+        const records = Buffer.allocUnsafeSlow(position - copyFrom);
+        view.copy(records, 0, copyFrom, position);
         for (let index = 0; index < messages.length; index++) {
           const slot = index * SEAL_DESCRIPTOR_INT32S;
-          messages[index]!.body = records.subarray(this.scanDescriptors[slot + SEAL_BODY_START]! - first, this.scanDescriptors[slot + SEAL_BODY_END]! - first);
+          messages[index]!.body = records.subarray(this.scanDescriptors[slot + SEAL_BODY_START]! - copyFrom, this.scanDescriptors[slot + SEAL_BODY_END]! - copyFrom);
         }
       }
       return { messages, nextOffset: nextOffset ?? file.fileFromOffset + position };

@@ -365,10 +365,19 @@ static __thread int64_t call_block[MC_CALL_BLOCK_WORDS];
 
 int64_t *mc_call_block(void) { return call_block; }
 
+/* 1 when the block was armed for this call (and disarms it). */
+static int take_block(void) {
+  if (call_block[3] != MC_CALL_BLOCK_ARMED) return 0;
+  call_block[3] = 0;
+  return 1;
+}
+
 int mc_seal_records_from_block(void) {
+  if (!take_block()) return -EINVAL;
   return mc_seal_records((void *)(intptr_t)call_block[0], (const int32_t *)(intptr_t)call_block[1], (int32_t)call_block[2]);
 }
 
 int32_t mc_verify_records_from_block(void) {
+  if (!take_block()) return -EINVAL;
   return mc_verify_records((const void *)(intptr_t)call_block[0], (const int32_t *)(intptr_t)call_block[1], (int32_t)call_block[2]);
 }

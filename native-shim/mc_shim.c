@@ -54,15 +54,15 @@ static void lower_thread_priority(void) {
  * and returning between slices is a preemption point (and drops the mmap
  * lock for madvise/mlock). */
 #define MC_SLICE_BYTES ((int64_t)1 << 20)
+/* (Pre-faulting also holds the process's mmap lock, shared, for a whole
+ * slice; a V8 thread that needs it exclusively queues behind, and the JS
+ * thread's own page faults queue behind that one: the slice keeps it short.) */
 /* A pwrite into new pages allocates and fills a folio as large as the write
  * in one stretch (page-cache allocation runs at 0.3-0.6 GB/s on this VM):
  * 256 KiB keeps that under a millisecond; the extra syscalls cost ~1 us each. */
 #define MC_PWRITE_SLICE_BYTES ((int64_t)256 << 10)
 /* fallocate only reserves extents: a larger slice is still short. */
 #define MC_FALLOCATE_SLICE_BYTES ((int64_t)64 << 20)
-/* Pre-faulting holds the process's mmap lock (shared) for a whole slice;
- * a V8 thread that needs it exclusively queues behind, and the JS thread's
- * own page faults queue behind that one: the 1 MiB slice keeps that short too. */
 
 int mc_abi_version(void) { return MC_SHIM_ABI_VERSION; }
 

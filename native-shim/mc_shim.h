@@ -17,9 +17,10 @@
 #define MC_SHIM_ABI_VERSION 3
 int mc_abi_version(void);
 
-/* fdatasync(fd). When dirty_from < dirty_to, writeback of that file range
- * is first started in 1 MiB slices (sync_file_range), so the submission is
- * not one long non-preemptible call; pass 0, 0 when the range is unknown. */
+/* fdatasync(fd). When [dirty_from, dirty_to) is longer than one 1 MiB slice,
+ * writeback of that file range is first started slice by slice
+ * (sync_file_range), so the submission is not one long non-preemptible
+ * call; pass 0, 0 when the range is unknown. */
 int mc_fdatasync(int fd, int64_t dirty_from, int64_t dirty_to);
 
 /* Reserve [offset, offset+len) on disk. fallocate(2) first; where the file
@@ -121,6 +122,10 @@ int32_t mc_verify_records(const void *base, const int32_t *descriptors, int32_t 
  *   block[0] = base address, block[1] = descriptors address, block[2] = count
  * into the calling thread's block (mc_call_block returns its address). */
 #define MC_CALL_BLOCK_WORDS 4
+/* block[3] must hold this when an entry point is called; the entry point
+ * clears it, so a call whose arguments were not written (the wrong thread,
+ * an .async call) fails with -EINVAL instead of sealing nothing. */
+#define MC_CALL_BLOCK_ARMED 0x4d43424cLL
 int64_t *mc_call_block(void);
 int mc_seal_records_from_block(void);
 int32_t mc_verify_records_from_block(void);

@@ -115,12 +115,16 @@ export function verifyRecords(buffer: Buffer, descriptors: Int32Array, count: nu
   return result;
 }
 
+/** MC_CALL_BLOCK_ARMED in mc_shim.h: the entry point refuses a block not armed for it. */
+const CALL_BLOCK_ARMED = 0x4d43424cn;
+
 /** Calls an argument-free batch entry point with (buffer, descriptors, count) in the call block. */
 function callWithBlock(entry: () => number, buffer: Buffer, descriptors: Int32Array, count: number): number {
   const block = shimCallBlock();
   block[0] = BigInt(addressOf(buffer));
   block[1] = BigInt(addressOf(descriptors));
   block[2] = BigInt(count);
+  block[3] = CALL_BLOCK_ARMED;
   // `buffer` and `descriptors` stay reachable through this frame until the call returns.
   return entry();
 }

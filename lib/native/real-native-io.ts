@@ -28,6 +28,12 @@ const writeAsync = promisify(write) as (fd: number, buffer: Buffer, offset: numb
 /** Commits of at most this many bytes go through libuv's write (the shim's pwrite slice size, so as short a call). */
 const SMALL_WRITE_BYTES = 256 * 1024;
 
+/** An error from the libuv route, under the same errno policy as the shim's (EBADF, EINVAL… are an engine bug). */
+function libuvError(err: unknown, syscall: string): CommitLogError {
+  const errno = (err as NodeJS.ErrnoException)?.errno;
+  return typeof errno === 'number' ? errnoError(Math.abs(errno), syscall) : fsError(err, syscall);
+}
+
 /**
  * fdatasyncs of at most this many dirty bytes go through libuv's own
  * fdatasync (one pool hop, no ffi: ~0.27 ms p50 against ~0.43 ms through the
@@ -217,7 +223,7 @@ export class RealNativeIO implements NativeIO {
     try {
       await fdatasyncAsync(fd);
     } catch (err) {
-      throw fsError(err, 'fdatasync');
+      throw libuvError(err, 'fdatasync');
     }
   }
 
@@ -236,7 +242,7 @@ export class RealNativeIO implements NativeIO {
         done += bytesWritten;
       }
     } catch (err) {
-      throw err instanceof CommitLogError ? err : fsError(err, 'pwrite');
+      throw err instanceof CommitLogError ? err : libuvError(err, 'pwrite');
     }
   }
 

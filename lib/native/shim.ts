@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assert } from '../assert.js';
 import { CommitLogError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
@@ -131,16 +132,20 @@ export function shimCallBlock(): BigInt64Array {
 
 /**
  * The memory address of a view's first byte, for the call block. Cached per
- * ArrayBuffer: Buffers, mappings and typed arrays of more than a few bytes
- * keep their bytes outside the V8 heap, where they never move. The caller
- * keeps the view reachable for as long as the shim uses the address.
+ * ArrayBuffer: Buffers and mappings keep their bytes outside the V8 heap,
+ * where they never move, and V8 moves a small typed array's bytes out of
+ * its heap for good when `.buffer` is first read (as here). Resizable and
+ * empty buffers are not cached (their bytes can move, or have no address).
+ * The caller keeps the view reachable for as long as the shim uses the address.
  */
 export function addressOf(view: ArrayBufferView): number {
-  const buffer = view.buffer;
+  const buffer = view.buffer as ArrayBuffer & { resizable?: boolean };
+  assert(buffer.resizable !== true, 'no resizable ArrayBuffer crosses into the shim');
   let base = addresses.get(buffer);
   if (base === undefined) {
+    assert(buffer.byteLength > 0, 'an empty buffer has no address to pass');
     const ref = require('@2060.io/ref-napi') as { address(buffer: Buffer): number };
-    base = ref.address(Buffer.from(buffer, 0, Math.min(1, buffer.byteLength)));
+    base = ref.address(Buffer.from(buffer, 0, 1));
     addresses.set(buffer, base);
   }
   return base + view.byteOffset;

@@ -356,32 +356,35 @@ describe('CommitLog reads never return a corrupt record', () => {
 });
 
 describe('CommitLog scanBatches', () => {
-  it('walks thousands of small messages across segments in batches, in order, with bodies that outlive the store', async () => {
+  it('walks thousands of small messages in batches of at most 1024, cut mid-segment and at segment ends, with bodies that outlive the store', async () => {
     const dir = makeTmpDir();
-    const log = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: dir.path });
+    // 1 MiB segments hold ~6000 of these ~170 B records: batches are cut by the 1024 cap mid-segment.
+    const log = await CommitLog.open({ ...TEST_MIN, mappedFileSizeCommitLog: 1024 * 1024, storePathCommitLog: dir.path });
     const written = [];
+    const bodyOf = (i: number) => body(i, 20 + (i % 50));
     try {
-      // ~3000 records of ~150 B: several 1024-message batches and a few 64 KiB segments (blank records at each end).
-      for (let i = 0; i < 3000; i += 100) {
-        const result = await log.appendBatch(Array.from({ length: 100 }, (_, k) => ({ topic: 'small', body: body(i + k, 20 + ((i + k) % 50)) })));
+      for (let i = 0; i < 9000; i += 250) {
+        const result = await log.appendBatch(Array.from({ length: 250 }, (_, k) => ({ topic: 'small', body: bodyOf(i + k) })));
         written.push(...result.messages);
       }
+      expect(log.stats.segments).toBe(2);
       const batches: Array<Array<{ physicalOffset: number; queueOffset: number; body: Buffer }>> = [];
       for await (const batch of log.scanBatches({ verify: true })) batches.push(batch);
-      expect(batches.length).toBeGreaterThan(3);
+      expect(batches.map((batch) => batch.length)).toContain(1024);
       expect(Math.max(...batches.map((batch) => batch.length))).toBeLessThanOrEqual(1024);
       const flat = batches.flat();
       expect(flat.map((m) => m.physicalOffset)).toEqual(written.map((m) => m.physicalOffset));
       expect(flat.map((m) => m.queueOffset)).toEqual(written.map((_, i) => i));
-      // From the middle of a segment, to the middle of another.
+      // From the middle of a segment, to the middle of the next.
       const from = written[1234]!.physicalOffset;
-      const to = written[2345]!.physicalOffset;
+      const to = written[8345]!.physicalOffset;
       const middle = [];
       for await (const batch of log.scanBatches({ from, to })) middle.push(...batch.map((m) => m.queueOffset));
-      expect(middle).toEqual(Array.from({ length: 2345 - 1234 }, (_, i) => 1234 + i));
+      expect(middle).toEqual(Array.from({ length: 8345 - 1234 }, (_, i) => 1234 + i));
       await log.close();
       // The bodies are copies: they stay intact after the segments are released.
-      flat.forEach((m, i) => expect(m.body.equals(body(i, 20 + (i % 50)))).toBe(true));
+      const wrong = flat.findIndex((m, i) => !m.body.equals(bodyOf(i)));
+      expect(wrong).toBe(-1);
     } finally {
       await log.close();
       dir.cleanup();

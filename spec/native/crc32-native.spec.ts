@@ -332,3 +332,19 @@ describe('verifyRecords checks what sealRecords writes', () => {
     }
   });
 });
+
+describe('the shim call block', () => {
+  it('refuses a batch call whose block was not armed for it, and a second call on one arming', async () => {
+    const { shim, shimCallBlock } = await import('../../lib/native/shim.js');
+    const { constants } = await import('node:os');
+    const block = shimCallBlock();
+    block.fill(0n);
+    expect(shim().mc_seal_records_from_block()).toBe(-constants.errno.EINVAL);
+    expect(shim().mc_verify_records_from_block()).toBe(-constants.errno.EINVAL);
+    // Armed with a count of 0: accepted once, then disarmed by the call itself.
+    block[3] = 0x4d43424cn;
+    expect(shim().mc_verify_records_from_block()).toBe(0);
+    expect(block[3]).toBe(0n);
+    expect(shim().mc_verify_records_from_block()).toBe(-constants.errno.EINVAL);
+  });
+});
