@@ -577,7 +577,7 @@ export class CommitLog {
   /** Ends a segment with a blank record over the rest of it. */
   private closeSegment(file: MappedFile): void {
     const remaining = file.remainingBytes;
-    encodeBlank(file.writeBuffer(), file.wrotePosition, remaining);
+    encodeBlank(file.writeBuffer(), file.wrotePosition, remaining, file.fileFromOffset + file.wrotePosition);
     file.advance(remaining);
   }
 

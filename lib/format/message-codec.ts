@@ -39,6 +39,8 @@ import {
   type SocketAddress,
 } from './hosts.js';
 import {
+  BLANK_CHECKED_MIN_SIZE,
+  BLANK_CRC_OFFSET,
   BLANK_MAGIC_CODE,
   BLANK_RECORD_SIZE,
   BODY_AFTER_STORE_HOST,
@@ -472,21 +474,44 @@ export function encodeMessageForSeal(target: Buffer, position: number, prepared:
 }
 
 /**
- * Writes a blank record (TOTALSIZE = size, MAGICCODE = BLANK_MAGIC_CODE) at
- * `target[position..position + 8)`. `size` is the number of bytes left in
- * the segment from `position`, at least BLANK_RECORD_SIZE; the bytes after
- * the first 8 are not written.
+ * Writes a blank record at `target[position..)`, for physical offset
+ * `physicalOffset`: TOTALSIZE = size, MAGICCODE = BLANK_MAGIC_CODE and,
+ * when size >= BLANK_CHECKED_MIN_SIZE, BLANKCRC (see blankCrc): 8 or 12
+ * bytes written, the rest of the `size` bytes left as they are. `size` is
+ * at least BLANK_RECORD_SIZE.
  */
-export function encodeBlank(target: Buffer, position: number, size: number): void {
-  if (!isSafeNonNegative(position) || position + BLANK_RECORD_SIZE > target.length) {
-    throw invalid('position', position, `a position with ${BLANK_RECORD_SIZE} bytes before the end of ${target.length}`);
-  }
+export function encodeBlank(target: Buffer, position: number, size: number, physicalOffset: number): void {
   if ((size | 0) !== size || size < BLANK_RECORD_SIZE) {
     throw invalid('size', size, `an int32 >= ${BLANK_RECORD_SIZE}`);
   }
+  const written = blankHeaderSize(size);
+  if (!isSafeNonNegative(position) || position + written > target.length) {
+    throw invalid('position', position, `a position with ${written} bytes before the end of ${target.length}`);
+  }
+  if (!isSafeNonNegative(physicalOffset)) throw invalid('physicalOffset', physicalOffset, 'a safe integer >= 0');
   const v = dataViewOf(target);
   v.setInt32(position + TOTAL_SIZE_OFFSET, size);
   v.setUint32(position + MAGIC_CODE_OFFSET, BLANK_MAGIC_CODE);
+  if (written === BLANK_CHECKED_MIN_SIZE) v.setUint32(position + BLANK_CRC_OFFSET, blankCrc(target, position, physicalOffset));
+}
+
+/**
+ * BLANKCRC: CRC-32 of the blank's 8 header bytes followed by its physical
+ * offset as 8 big-endian bytes. The offset makes a valid blank found at the
+ * wrong place (a misdirected or stale page) fail as well.
+ */
+function blankCrc(source: Buffer, position: number, physicalOffset: number): number {
+  const header = crc32Range(source, position, position + BLANK_RECORD_SIZE, 0);
+  blankOffsetView.setUint32(0, Math.floor(physicalOffset / TWO_POW_32));
+  blankOffsetView.setUint32(4, physicalOffset >>> 0);
+  return crc32Range(blankOffsetBytes, 0, 8, header);
+}
+const blankOffsetBytes = Buffer.alloc(8);
+const blankOffsetView = new DataView(blankOffsetBytes.buffer, blankOffsetBytes.byteOffset, 8);
+
+/** The bytes encodeBlank writes for a blank record of `size`: 12 with BLANKCRC, 8 for the 8–11 bytes that end a segment. */
+export function blankHeaderSize(size: number): number {
+  return size >= BLANK_CHECKED_MIN_SIZE ? BLANK_CHECKED_MIN_SIZE : BLANK_RECORD_SIZE;
 }
 
 /**
@@ -571,6 +596,13 @@ function locateRecord(source: Buffer, position: number, limit: number, options: 
   if (magicCode === BLANK_MAGIC_CODE) {
     if (totalSize < BLANK_RECORD_SIZE) return corrupt(`blank record of size ${totalSize}`);
     if (totalSize > available) return truncated(totalSize, available);
+    // BLANKCRC covers the physical offset: checked wherever the caller says where the record is.
+    const at = options.expectedPhysicalOffset;
+    if (totalSize >= BLANK_CHECKED_MIN_SIZE && at !== undefined) {
+      const crc = blankCrc(s, p, at);
+      const stored = v.getUint32(p + BLANK_CRC_OFFSET);
+      if (crc !== stored) return corrupt(`blank record of ${totalSize} bytes with BLANKCRC ${stored}, expected ${crc} at offset ${at}`);
+    }
     return { kind: 'blank', size: totalSize };
   }
   if (magicCode !== MESSAGE_MAGIC_CODE_V1 && magicCode !== MESSAGE_MAGIC_CODE_V2) {

@@ -117,6 +117,15 @@ export const BLANK_MAGIC_CODE = 0xcbd43194;
 
 /** A blank record: TOTALSIZE (4) + MAGICCODE (4) = 8 bytes; TOTALSIZE counts to the segment's end. */
 export const BLANK_RECORD_SIZE = 4 + 4;
+/**
+ * A blank record of at least this many bytes (every one but a segment's
+ * last 8–11 bytes) carries BLANKCRC at BLANK_CRC_OFFSET: CRC-32 of its 8
+ * header bytes. Without it a header damaged into the blank magic and a
+ * plausible size would hide the records it covers, with no report.
+ */
+export const BLANK_CHECKED_MIN_SIZE = BLANK_RECORD_SIZE + 4;
+/** Where BLANKCRC is: right after TOTALSIZE and MAGICCODE. */
+export const BLANK_CRC_OFFSET = BLANK_RECORD_SIZE;
 /** The prefix every record starts with, TOTALSIZE + MAGICCODE = 8; 8 zero bytes here mean "end of data". */
 export const RECORD_PREFIX_SIZE = 4 + 4;
 

@@ -17,7 +17,7 @@ import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
 import { decodeRecordSummary, type RecordSummary, type SummaryResult } from '../format/message-codec.js';
 import { SEAL_DESCRIPTOR_INT32S, verifyRecords } from '../native/crc32-native.js';
 import { findNextRecord } from '../format/record-search.js';
-import { BLANK_RECORD_SIZE } from '../format/message-layout.js';
+import { BLANK_CHECKED_MIN_SIZE } from '../format/message-layout.js';
 import { queueKey, type TopicQueueTable } from '../format/topic-queue-table-codec.js';
 import { ruleFor, type Found } from './recovery-table.js';
 
@@ -140,8 +140,8 @@ export function planRecovery(params: PlanParams): RecoveryPlan {
           index += 1;
           continue scan;
         case 'skip-damage': {
-          // A hole must hold its blank record header, so the next record is looked for 8 bytes on.
-          const resume = findNextRecord(segment.bytes, position + BLANK_RECORD_SIZE, segment.fileSizeBytes, segment.fileFromOffset);
+          // A hole must hold its blank record header with BLANKCRC, so the next record is looked for 12 bytes on.
+          const resume = findNextRecord(segment.bytes, position + BLANK_CHECKED_MIN_SIZE, segment.fileSizeBytes, segment.fileFromOffset);
           const isLast = index === segments.length - 1;
           if (resume === undefined && isLast) break; // nothing verifies after it: a cut
           const holeEnd = resume ?? segment.fileSizeBytes;

@@ -3,8 +3,7 @@
  * then apply — cover damaged ranges with a durable blank record (a hole),
  * cut and zero everything past the end — and report each corruption.
  */
-import { BLANK_RECORD_SIZE } from '../format/message-layout.js';
-import { encodeBlank } from '../format/message-codec.js';
+import { blankHeaderSize, encodeBlank } from '../format/message-codec.js';
 import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
 import type { TopicQueueTable } from '../format/topic-queue-table-codec.js';
 import type { MappedFileQueue } from '../store/mapped-file-queue.js';
@@ -38,8 +37,8 @@ export async function recover(params: RecoveryParams): Promise<RecoveryResult> {
   }
   // Cover each damaged range with a blank record, durably: readers step over it from now on.
   for (const { fileFromOffset, position, size } of plan.holes) {
-    const blank = Buffer.alloc(BLANK_RECORD_SIZE);
-    encodeBlank(blank, 0, size);
+    const blank = Buffer.alloc(blankHeaderSize(size));
+    encodeBlank(blank, 0, size, fileFromOffset + position);
     await queue.findMappedFileByOffset(fileFromOffset)!.patchDurably(position, blank);
   }
   await queue.truncateDirtyFiles(plan.endOffset);

@@ -20,9 +20,9 @@
  * - close() resolves; in one case in four the recovered store also takes a
  *   new append and reopens.
  *
- * One exception is carved out and pinned by its own it.fails test (BUG):
- * emptied or deleted *trailing* segments lose their durable data without a
- * report. The fuzz counts such cases instead of failing on them.
+ * No exception is carved out: the two it.fails tests this spec once had
+ * (trailing segments lost without a report; a blank header forged over
+ * durable records) are fixed and stay below as regression tests.
  *
  * MC_FUZZ_CASES sets the case count (default 500), MC_SEED replays a run,
  * MC_FUZZ_CASE=n runs only case n of that seed.
@@ -70,7 +70,6 @@ interface CaseResult {
   openFailures: Map<string, number>;
   reports: number;
   corruptReads: number;
-  knownBug: boolean;
   /** The end moved back before an intact checkpoint's frontier: a report was required. */
   reportRequired: boolean;
   /** Recovery ended past the original end (over a stray blank record taken for a hole). */
@@ -242,9 +241,6 @@ describe('corruption fuzzing', () => {
 
   async function openAndCheck(directory: string, files: StoreSnapshot, abort: boolean, random: SeededRandom, label: string, result: CaseResult): Promise<void> {
     const segmentsReshaped = segmentNames.some((name) => files.get(name)?.length !== pristine.get(name)!.length);
-    // Trailing segments deleted or emptied (the known bug below drops them quietly).
-    let trailingGone = segmentNames.length;
-    while (trailingGone > 0 && (files.get(segmentNames[trailingGone - 1]!)?.length ?? 0) === 0) trailingGone -= 1;
     const checkpointIntact = files.get(CHECKPOINT_FILE_NAME)?.equals(pristine.get(CHECKPOINT_FILE_NAME)!) === true;
     const damageAt = firstSegmentDamage(files);
 
@@ -267,8 +263,9 @@ describe('corruption fuzzing', () => {
     }
     try {
       expect(log.recovery.mode, label).toBe(abort ? 'abnormal' : 'normal');
-      // The end may move past the original end only over a hole (a blank record recovery trusts, see the
-      // it.fails below): no message is ever found there, which the scan below checks.
+      // The end may move past the original end only over a blank record that checks (BLANKCRC covers its
+      // offset, so a stray one from a swapped page does not): no message is ever found there, which the
+      // scan below checks.
       if (log.maxOffset > originalEnd) result.endPastOriginal = true;
 
       // A verified scan, segment by segment: nothing returned differs from what was written there.
@@ -302,11 +299,7 @@ describe('corruption fuzzing', () => {
       // Durable data dropped before an intact checkpoint's frontier is reported.
       if (checkpointIntact && damageAt < originalEnd && log.maxOffset < originalEnd) result.reportRequired = true;
       if (checkpointIntact && damageAt < originalEnd && log.maxOffset < originalEnd && reports.length === 0) {
-        if (trailingGone < segmentNames.length && log.maxOffset === Number(segmentNames[trailingGone])) {
-          result.knownBug = true; // BUG pinned below: lost trailing segments go unreported
-        } else {
-          throw new Error(`${label}: recovery moved the end from ${originalEnd} to ${log.maxOffset} (damage at ${damageAt}, intact checkpoint) without a report`);
-        }
+        throw new Error(`${label}: recovery moved the end from ${originalEnd} to ${log.maxOffset} (damage at ${damageAt}, intact checkpoint) without a report`);
       }
 
       if (random.chance(0.25)) {
@@ -323,14 +316,14 @@ describe('corruption fuzzing', () => {
 
   it(`opens ${CASES} damaged copies safely (normal and abnormal recovery)`, { timeout: 120_000 + CASES * 500 }, async () => {
     const master = seededRandomForTest();
-    const totals = { cases: 0, opened: 0, openFailures: new Map<string, number>(), reports: 0, corruptReads: 0, knownBug: 0, reportRequired: 0, endPastOriginal: 0 };
+    const totals = { cases: 0, opened: 0, openFailures: new Map<string, number>(), reports: 0, corruptReads: 0, reportRequired: 0, endPastOriginal: 0 };
     try {
       for (let index = 0; index < CASES; index += 1) {
         if (ONLY_CASE !== undefined && index !== ONLY_CASE) continue;
         const random = new SeededRandom(derivedSeed(master.seed, index));
         const files: StoreSnapshot = new Map([...pristine].map(([name, bytes]) => [name, Buffer.from(bytes)]));
         const { damages, abortGarbage } = damage(random, files);
-        const result: CaseResult = { damages, opened: 0, openFailures: totals.openFailures, reports: 0, corruptReads: 0, knownBug: false, reportRequired: false, endPastOriginal: false };
+        const result: CaseResult = { damages, opened: 0, openFailures: totals.openFailures, reports: 0, corruptReads: 0, reportRequired: false, endPastOriginal: false };
         for (const abort of [false, true]) {
           const label = `case ${index} (MC_FUZZ_CASE=${index}), ${abort ? 'abort marker' : 'clean'}: ${damages.join('; ')}`;
           const directory = join(work.path, `case-${index}-${abort ? 'abnormal' : 'normal'}`);
@@ -348,7 +341,6 @@ describe('corruption fuzzing', () => {
         totals.opened += result.opened;
         totals.reports += result.reports;
         totals.corruptReads += result.corruptReads;
-        if (result.knownBug) totals.knownBug += 1;
         if (result.reportRequired) totals.reportRequired += 1;
         if (result.endPastOriginal) totals.endPastOriginal += 1;
       }
@@ -385,23 +377,19 @@ describe('corruption fuzzing', () => {
   });
 
   /**
-   * BUG (design; lib/recovery/recovery-table.ts rows 'hole', since a8c28eb):
-   * recovery now marks dropped bytes with a blank record that stops short of
-   * the segment's end (a "hole") and, on every later recovery, *keeps* any
-   * such blank without a report ("reported then"). A blank record is 8
-   * unverifiable bytes (TOTALSIZE, magic: no CRC, no physical offset), so a
-   * damaged record header that reads as one — a misdirected or stale page
-   * carrying a blank, as the fuzz's page swaps produce — is trusted: the
-   * durable records it covers vanish from scans (read() by offset still
-   * finds them) with no report, and a stray blank past the end moves the
-   * log's end forward. Practice 4: a bad record before the frontier is
-   * reported, never swallowed. Holes need a verifiable form (a CRC over
-   * offset and size, or a durable list of the holes recovery made).
+   * Was a BUG (pinned with it.fails from a8c28eb until the format gained
+   * BLANKCRC): recovery marks dropped bytes with a blank record that stops
+   * short of the segment's end (a "hole") and keeps such blanks on later
+   * opens. A blank record was 8 unverifiable bytes, so a damaged record
+   * header that read as one hid the durable records it covered, with no
+   * report. Every blank of 12 bytes or more now carries a CRC over its
+   * header and physical offset (docs/FORMAT.md), so the forged one below is
+   * corrupt: reported, and only the damaged record is dropped.
    *
    * Here: record k's header in the last segment (before the intact
    * checkpoint's frontier) becomes a blank covering records k..k+2.
    */
-  it.fails('reports a blank header forged over durable records, and still scans the intact ones', async () => {
+  it('reports a blank header forged over durable records, and still scans the intact ones', async () => {
     const { BLANK_MAGIC_CODE } = await import('../../lib/format/message-layout.js');
     const lastStart = Number(segmentNames[segmentNames.length - 1]);
     const inLast = written.filter((w) => w.physicalOffset >= lastStart);

@@ -26,7 +26,7 @@ describe('worked example: three messages, a blank record, a segment roll', () =>
     for (const [name, bodyLength] of [['A', 300], ['B', 400], ['C', 200]] as const) {
       const prepared = prepareMessage({ topic: 'TopicTest', body: Buffer.alloc(bodyLength, name), bornTimestamp: 1 }, MAX_MESSAGE_SIZE);
       if (!messageFitsInSegment(prepared.size, SEGMENT_SIZE - position)) {
-        encodeBlank(segments[segmentIndex]!, position, SEGMENT_SIZE - position);
+        encodeBlank(segments[segmentIndex]!, position, SEGMENT_SIZE - position, segmentIndex * SEGMENT_SIZE + position);
         placed.push({ name: 'blank', physicalOffset: segmentIndex * SEGMENT_SIZE + position, position, size: SEGMENT_SIZE - position });
         segmentIndex += 1;
         position = 0;
@@ -43,7 +43,7 @@ describe('worked example: three messages, a blank record, a segment roll', () =>
       { name: 'C', physicalOffset: 1024, position: 0, size: 320 },
     ]);
     expect(segments.map((_, i) => segmentFileName(i * SEGMENT_SIZE))).toEqual(['00000000000000000000', '00000000000000001024']);
-    expect(segments[0]!.subarray(940, 948).toString('hex')).toBe('00000054cbd43194');
+    expect(segments[0]!.subarray(940, 952).toString('hex')).toBe('00000054cbd431945f3db7a1'); // with BLANKCRC, as docs/FORMAT.md shows
 
     // A scan reads the same story back.
     const seen: string[] = [];

@@ -64,20 +64,49 @@ describe('end of data: zero means nothing here', () => {
 });
 
 describe('blank record', () => {
-  it('encodes as TOTALSIZE + 0xcbd43194 and decodes to its size', () => {
+  it('encodes as TOTALSIZE + 0xcbd43194 + BLANKCRC and decodes to its size', () => {
     const segment = Buffer.alloc(1024);
-    encodeBlank(segment, 940, 84);
-    expect(segment.subarray(940, 948).toString('hex')).toBe('00000054cbd43194');
+    encodeBlank(segment, 940, 84, 940);
+    // BLANKCRC = CRC-32 of the 8 header bytes, then the physical offset as 8 big-endian bytes:
+    // zlib.crc32(00000054cbd43194 00000000000003ac) = 0x5f3db7a1.
+    expect(segment.subarray(940, 952).toString('hex')).toBe('00000054cbd431945f3db7a1');
     expect(segment.readUInt32BE(944)).toBe(BLANK_MAGIC_CODE);
-    expect(decodeRecord(segment, 940, 1024, VERIFY)).toEqual({ kind: 'blank', size: 84 });
-    // Whatever lies in the blank's extent is not read.
-    segment.fill(0x55, 948);
-    expect(decodeRecord(segment, 940, 1024, VERIFY)).toEqual({ kind: 'blank', size: 84 });
+    const at = { ...VERIFY, expectedPhysicalOffset: 940 };
+    expect(decodeRecord(segment, 940, 1024, at)).toEqual({ kind: 'blank', size: 84 });
+    // Whatever lies in the blank's extent past BLANKCRC is not read.
+    segment.fill(0x55, 952);
+    expect(decodeRecord(segment, 940, 1024, at)).toEqual({ kind: 'blank', size: 84 });
+  });
+
+  it('a blank of 12 bytes or more with a wrong BLANKCRC, or found at another offset, is corrupt', () => {
+    const segment = Buffer.alloc(1024);
+    encodeBlank(segment, 100, 300, 5_000_100);
+    const at = { ...VERIFY, expectedPhysicalOffset: 5_000_100 };
+    expect(decodeRecord(segment, 100, 1024, at)).toEqual({ kind: 'blank', size: 300 });
+    for (const flipped of [100, 103, 104, 108, 111]) {
+      const damaged = Buffer.from(segment);
+      damaged[flipped]! ^= 0x01;
+      expect(decodeRecord(damaged, 100, 1024, at).kind, `byte ${flipped - 100} flipped`).not.toBe('blank');
+    }
+    // A valid blank at the wrong place (a misdirected page): corrupt.
+    expect(decodeRecord(segment, 100, 1024, { ...VERIFY, expectedPhysicalOffset: 5_000_100 + 4096 })).toMatchObject({ kind: 'corrupt', reason: expect.stringMatching(/BLANKCRC/) });
+    // The header alone, over a record's bytes (what a forged TOTALSIZE + magic leaves): corrupt.
+    const forged = Buffer.alloc(1024, 0x37);
+    forged.writeInt32BE(300, 100);
+    forged.writeUInt32BE(BLANK_MAGIC_CODE, 104);
+    expect(decodeRecord(forged, 100, 1024, { ...VERIFY, expectedPhysicalOffset: 100 })).toMatchObject({ kind: 'corrupt', reason: expect.stringMatching(/BLANKCRC/) });
+  });
+
+  it('a blank of 8 to 11 bytes (the last bytes of a segment) has no room for BLANKCRC: header only', () => {
+    const segment = Buffer.alloc(64, 0x55);
+    encodeBlank(segment, 53, 11, 53);
+    expect(segment.subarray(53, 64).toString('hex')).toBe('0000000bcbd43194555555');
+    expect(decodeRecord(segment, 53, 64, { ...VERIFY, expectedPhysicalOffset: 53 })).toEqual({ kind: 'blank', size: 11 });
   });
 
   it('the smallest blank is 8 bytes', () => {
     const segment = Buffer.alloc(8);
-    encodeBlank(segment, 0, BLANK_RECORD_SIZE);
+    encodeBlank(segment, 0, BLANK_RECORD_SIZE, 0);
     expect(decodeRecord(segment, 0, 8, VERIFY)).toEqual({ kind: 'blank', size: 8 });
   });
 
@@ -92,7 +121,7 @@ describe('blank record', () => {
 
   it('a blank reaching past the limit is truncated', () => {
     const bytes = Buffer.alloc(64);
-    encodeBlank(bytes, 0, 100);
+    encodeBlank(bytes, 0, 100, 0);
     expect(decodeRecord(bytes, 0, 64, VERIFY)).toMatchObject({ kind: 'truncated', size: 100 });
   });
 });

@@ -140,11 +140,14 @@ describe('encodeMessage', () => {
 });
 
 describe('encodeBlank', () => {
-  it('ERR_INVALID_ARGUMENT for a size below 8 or a position without 8 bytes after it', () => {
+  it('ERR_INVALID_ARGUMENT for a size below 8, a position without room for the header, or a bad physical offset', () => {
     const target = Buffer.alloc(64);
-    for (const size of [7, 0, -8, 1.5, 2 ** 31]) expectCode(() => encodeBlank(target, 0, size), 'ERR_INVALID_ARGUMENT', 'size');
-    for (const position of [57, 64, -1]) expectCode(() => encodeBlank(target, position, 8), 'ERR_INVALID_ARGUMENT', 'position');
+    for (const size of [7, 0, -8, 1.5, 2 ** 31]) expectCode(() => encodeBlank(target, 0, size, 0), 'ERR_INVALID_ARGUMENT', 'size');
+    for (const position of [57, 64, -1]) expectCode(() => encodeBlank(target, position, 8, position), 'ERR_INVALID_ARGUMENT', 'position');
+    // 12 bytes and more carry BLANKCRC: the header needs 12 bytes of room.
+    expectCode(() => encodeBlank(target, 54, 12, 54), 'ERR_INVALID_ARGUMENT', 'position');
+    for (const physicalOffset of [-1, 1.5, 2 ** 53]) expectCode(() => encodeBlank(target, 0, 16, physicalOffset), 'ERR_INVALID_ARGUMENT', 'physicalOffset');
     expect(target.every((b) => b === 0)).toBe(true);
-    encodeBlank(target, 56, 8);
+    encodeBlank(target, 56, 8, 56);
   });
 });
