@@ -180,7 +180,7 @@ export interface PreparedMessage {
 
 export type DecodeResult =
   | { readonly kind: 'message'; readonly size: number; readonly message: StoredMessage }
-  /** A blank record: no message from here to position + size (the caller checks that is the segment's end). */
+  /** A blank record: no message from here to position + size; its BLANKCRC checked when it has one and the offset is known (the caller checks whether it reaches the segment's end). */
   | { readonly kind: 'blank'; readonly size: number }
   /** Eight zero bytes, or fewer than eight bytes before `limit` all zero: no data here. */
   | { readonly kind: 'end' }
