@@ -64,6 +64,9 @@ static void lower_thread_priority(void) {
 /* fallocate only reserves extents: a larger slice is still short. */
 #define MC_FALLOCATE_SLICE_BYTES ((int64_t)64 << 20)
 
+/* The length of the slice that starts `rest` bytes before the end of a range. */
+static int64_t slice_of(int64_t rest, int64_t slice) { return rest < slice ? rest : slice; }
+
 int mc_abi_version(void) { return MC_SHIM_ABI_VERSION; }
 
 int64_t mc_page_size(void) { return page_size(); }
@@ -78,7 +81,7 @@ static void start_writeback(int fd, int64_t from, int64_t to) {
    * group): submitting it separately would only add a syscall. */
   if (fd < 0 || to - from <= MC_SLICE_BYTES) return;
   for (int64_t at = from; at < to; at += MC_SLICE_BYTES) {
-    int64_t piece = to - at < MC_SLICE_BYTES ? to - at : MC_SLICE_BYTES;
+    int64_t piece = slice_of(to - at, MC_SLICE_BYTES);
     if (sync_file_range(fd, (off_t)at, (off_t)piece, SYNC_FILE_RANGE_WRITE) != 0 && errno != EINTR) return;
   }
 }
@@ -94,7 +97,7 @@ int mc_fdatasync(int fd, int64_t dirty_from, int64_t dirty_to) {
 int mc_fallocate(int fd, int64_t offset, int64_t len) {
   lower_thread_priority();
   for (int64_t at = offset; at < offset + len; at += MC_FALLOCATE_SLICE_BYTES) {
-    off_t piece = (off_t)(offset + len - at < MC_FALLOCATE_SLICE_BYTES ? offset + len - at : MC_FALLOCATE_SLICE_BYTES);
+    off_t piece = (off_t)slice_of(offset + len - at, MC_FALLOCATE_SLICE_BYTES);
     int rc;
     do { rc = fallocate(fd, 0, (off_t)at, piece); } while (rc != 0 && errno == EINTR);
     if (rc == 0) continue;
@@ -139,7 +142,7 @@ static int populate(void *base, int64_t offset, int64_t len, int for_write) {
   page_range(base, offset, len, &start, &length);
   int advice = for_write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
   for (size_t at = 0; at < length; at += (size_t)MC_SLICE_BYTES) {
-    size_t piece = length - at < (size_t)MC_SLICE_BYTES ? length - at : (size_t)MC_SLICE_BYTES;
+    size_t piece = (size_t)slice_of((int64_t)(length - at), MC_SLICE_BYTES);
     int rc;
     do { rc = madvise(start + at, piece, advice); } while (rc != 0 && errno == EINTR);
     if (rc == 0) continue;
@@ -186,7 +189,7 @@ int mc_mlock(void *base, int64_t offset, int64_t len) {
    * mmap lock, and the JS thread's munmap (V8 returning memory) waited
    * seconds behind it. On a refusal part way, the locked part is unlocked. */
   for (size_t at = 0; at < length; at += (size_t)MC_SLICE_BYTES) {
-    size_t piece = length - at < (size_t)MC_SLICE_BYTES ? length - at : (size_t)MC_SLICE_BYTES;
+    size_t piece = (size_t)slice_of((int64_t)(length - at), MC_SLICE_BYTES);
     if (mlock(start + at, piece) != 0) {
       int err = errno;
       if (at > 0) munlock(start, at);
@@ -208,7 +211,7 @@ int mc_pwrite(int fd, const void *base, int64_t offset, int64_t len, int64_t fil
   lower_thread_priority();
   const char *from = (const char *)base + offset;
   while (len > 0) {
-    size_t piece = len < MC_PWRITE_SLICE_BYTES ? (size_t)len : (size_t)MC_PWRITE_SLICE_BYTES;
+    size_t piece = (size_t)slice_of(len, MC_PWRITE_SLICE_BYTES);
     ssize_t n = pwrite(fd, from, piece, (off_t)file_offset);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -229,7 +232,7 @@ int mc_release_mapping(void *base, int64_t len) {
    * (EINVAL): then the replacement below does the freeing. */
   char *start = (char *)base;
   for (int64_t at = 0; at < len; at += MC_SLICE_BYTES) {
-    size_t piece = (size_t)(len - at < MC_SLICE_BYTES ? len - at : MC_SLICE_BYTES);
+    size_t piece = (size_t)slice_of(len - at, MC_SLICE_BYTES);
     if (madvise(start + at, piece, MADV_DONTNEED) != 0) break;
   }
   void *p = mmap(base, (size_t)len, PROT_READ | PROT_WRITE,

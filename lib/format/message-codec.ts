@@ -212,15 +212,18 @@ export interface DecodeOptions {
 /** The body of a message decoded with `skipBody`. */
 const NO_BODY = Buffer.alloc(0);
 
-/** Writes a located message's seal positions into `target.descriptors[target.slot * 5 ..]`. */
-function putSealPositions(target: { descriptors: Int32Array; slot: number }, position: number, located: Located): void {
-  const at = target.slot * 5;
-  const d = target.descriptors;
-  d[at] = position;
-  d[at + 1] = located.bodyStart;
-  d[at + 2] = located.bodyEnd;
-  d[at + 3] = located.end - RECORD_CRC_DIGITS_FROM_END;
-  d[at + 4] = located.end;
+/**
+ * Writes one record's seal descriptor at `descriptors[slot * 5 ..]`: the
+ * layout sealRecords / verifyRecords read (lib/native/crc32-native.ts),
+ * digitsStart being the 10 digits before the final 0x02 at `end`.
+ */
+function putSealDescriptor(descriptors: Int32Array, slot: number, recordStart: number, bodyStart: number, bodyEnd: number, end: number): void {
+  const at = slot * 5;
+  descriptors[at] = recordStart;
+  descriptors[at + 1] = bodyStart;
+  descriptors[at + 2] = bodyEnd;
+  descriptors[at + 3] = end - RECORD_CRC_DIGITS_FROM_END;
+  descriptors[at + 4] = end;
 }
 
 /** Largest value of a signed 32-bit size field. */
@@ -453,7 +456,6 @@ export function encodeMessage(target: Buffer, position: number, prepared: Prepar
   return prepared.size;
 }
 
-
 /**
  * Like encodeMessage, but leaves both CRCs to a native batch call: writes
  * every other byte and the record's five seal positions into
@@ -463,13 +465,8 @@ export function encodeMessage(target: Buffer, position: number, prepared: Prepar
  * read it. `prepared` should come from prepareMessage(..., false).
  */
 export function encodeMessageForSeal(target: Buffer, position: number, prepared: PreparedMessage, stamp: EncodeStamp, descriptors: Int32Array, slot: number): number {
-  const { bodyStart, bodyEnd, digitsStart, end } = encodeFields(target, position, prepared, stamp);
-  const at = slot * 5;
-  descriptors[at] = position;
-  descriptors[at + 1] = bodyStart;
-  descriptors[at + 2] = bodyEnd;
-  descriptors[at + 3] = digitsStart;
-  descriptors[at + 4] = end;
+  const { bodyStart, bodyEnd, end } = encodeFields(target, position, prepared, stamp);
+  putSealDescriptor(descriptors, slot, position, bodyStart, bodyEnd, end);
   return prepared.size;
 }
 
@@ -712,7 +709,7 @@ function locateRecord(source: Buffer, position: number, limit: number, options: 
 export function decodeRecord(source: Buffer, position: number, limit: number, options: DecodeOptions): DecodeResult {
   const found = locateRecord(source, position, limit, options);
   if (found.kind !== 'located') return found;
-  if (options.sealPositions !== undefined) putSealPositions(options.sealPositions, position, found);
+  if (options.sealPositions !== undefined) putSealDescriptor(options.sealPositions.descriptors, options.sealPositions.slot, position, found.bodyStart, found.bodyEnd, found.end);
   const s = source;
   const p = position;
   const {
@@ -781,7 +778,7 @@ export type SummaryResult = NonMessage | { readonly kind: 'message'; readonly si
 export function decodeRecordSummary(source: Buffer, position: number, limit: number, options: Omit<DecodeOptions, 'copy'>): SummaryResult {
   const found = locateRecord(source, position, limit, options);
   if (found.kind !== 'located') return found;
-  if (options.sealPositions !== undefined) putSealPositions(options.sealPositions, position, found);
+  if (options.sealPositions !== undefined) putSealDescriptor(options.sealPositions.descriptors, options.sealPositions.slot, position, found.bodyStart, found.bodyEnd, found.end);
   const { v } = found;
   found.v = NO_VIEW;
   const queueId = v.getInt32(position + QUEUE_ID_OFFSET);

@@ -76,22 +76,7 @@ export function crc32NativeAccelerated(): boolean {
  * an assertion, and no byte is written.
  */
 export function sealRecords(buffer: Buffer, descriptors: Int32Array, count: number): void {
-  assert(
-    Number.isInteger(count) && count >= 0 && count * SEAL_DESCRIPTOR_INT32S <= descriptors.length,
-    `sealRecords count ${count} must be in 0..${Math.floor(descriptors.length / SEAL_DESCRIPTOR_INT32S)}`,
-  );
-  if (count === 0) return;
-  // The shim checks every descriptor's order and that each record starts at or
-  // after the previous one's end, so the first start and the last end bound
-  // every position it touches.
-  const firstStart = descriptors[SEAL_RECORD_START]!;
-  const lastEnd = descriptors[(count - 1) * SEAL_DESCRIPTOR_INT32S + SEAL_RECORD_END]!;
-  assert(
-    firstStart >= 0 && lastEnd <= buffer.length,
-    `sealRecords records [${firstStart}, ${lastEnd}) must lie in the buffer of ${buffer.length} bytes`,
-  );
-  const result = callWithBlock(shim().mc_seal_records_from_block, buffer, descriptors, count);
-  assert(result !== -constants.errno.EINVAL, `mc_seal_records refused a malformed descriptor among ${count} records`);
+  const result = callBatch('sealRecords', 'mc_seal_records', buffer, descriptors, count);
   assert(result === 0, `mc_seal_records returned ${result}`);
 }
 
@@ -101,16 +86,7 @@ export function sealRecords(buffer: Buffer, descriptors: Int32Array, count: numb
  * verify, or `count` when all do. Reads only.
  */
 export function verifyRecords(buffer: Buffer, descriptors: Int32Array, count: number): number {
-  assert(
-    Number.isInteger(count) && count >= 0 && count * SEAL_DESCRIPTOR_INT32S <= descriptors.length,
-    `verifyRecords count ${count} must be in 0..${Math.floor(descriptors.length / SEAL_DESCRIPTOR_INT32S)}`,
-  );
-  if (count === 0) return 0;
-  const firstStart = descriptors[SEAL_RECORD_START]!;
-  const lastEnd = descriptors[(count - 1) * SEAL_DESCRIPTOR_INT32S + SEAL_RECORD_END]!;
-  assert(firstStart >= 0 && lastEnd <= buffer.length, `verifyRecords records [${firstStart}, ${lastEnd}) must lie in the buffer of ${buffer.length} bytes`);
-  const result = callWithBlock(shim().mc_verify_records_from_block, buffer, descriptors, count);
-  assert(result !== -constants.errno.EINVAL, `mc_verify_records refused a malformed descriptor among ${count} records`);
+  const result = callBatch('verifyRecords', 'mc_verify_records', buffer, descriptors, count);
   assert(result >= 0 && result <= count, `mc_verify_records returned ${result}`);
   return result;
 }
@@ -118,15 +94,32 @@ export function verifyRecords(buffer: Buffer, descriptors: Int32Array, count: nu
 /** MC_CALL_BLOCK_ARMED in mc_shim.h: the entry point refuses a block not armed for it. */
 const CALL_BLOCK_ARMED = 0x4d43424cn;
 
-/** Calls an argument-free batch entry point with (buffer, descriptors, count) in the call block. */
-function callWithBlock(entry: () => number, buffer: Buffer, descriptors: Int32Array, count: number): number {
+/**
+ * What sealRecords and verifyRecords share: checks the count and the
+ * bounds, then calls `${name}_from_block` with (buffer, descriptors, count)
+ * in the call block; EINVAL (malformed descriptors) is an assertion. The
+ * shim checks every descriptor's order and that each record starts at or
+ * after the previous one's end, so the first start and the last end bound
+ * every position it touches. 0 records: 0, without calling.
+ */
+function callBatch(caller: string, name: 'mc_seal_records' | 'mc_verify_records', buffer: Buffer, descriptors: Int32Array, count: number): number {
+  assert(
+    Number.isInteger(count) && count >= 0 && count * SEAL_DESCRIPTOR_INT32S <= descriptors.length,
+    `${caller} count ${count} must be in 0..${Math.floor(descriptors.length / SEAL_DESCRIPTOR_INT32S)}`,
+  );
+  if (count === 0) return 0;
+  const firstStart = descriptors[SEAL_RECORD_START]!;
+  const lastEnd = descriptors[(count - 1) * SEAL_DESCRIPTOR_INT32S + SEAL_RECORD_END]!;
+  assert(firstStart >= 0 && lastEnd <= buffer.length, `${caller} records [${firstStart}, ${lastEnd}) must lie in the buffer of ${buffer.length} bytes`);
   const block = shimCallBlock();
   block[0] = BigInt(addressOf(buffer));
   block[1] = BigInt(addressOf(descriptors));
   block[2] = BigInt(count);
   block[3] = CALL_BLOCK_ARMED;
   // `buffer` and `descriptors` stay reachable through this frame until the call returns.
-  return entry();
+  const result = shim()[`${name}_from_block`]();
+  assert(result !== -constants.errno.EINVAL, `${name} refused a malformed descriptor among ${count} records`);
+  return result;
 }
 
 function assertRange(buffer: Buffer, start: number, end: number, previous: number): void {

@@ -49,6 +49,16 @@ export function throwIfFailed(result: number, syscall: string, path?: string): v
   if (result < 0) throw errnoError(-result, syscall, path);
 }
 
+/**
+ * An error from a node:fs call the engine makes in place of a shim call (a
+ * small write or fdatasync), under the shim's policy above: EBADF, EINVAL…
+ * are an engine bug (an assertion), not an ERR_IO.
+ */
+export function libuvError(err: unknown, syscall: string): CommitLogError {
+  const errno = (err as NodeJS.ErrnoException)?.errno;
+  return typeof errno === 'number' ? errnoError(Math.abs(errno), syscall) : fsError(err, syscall);
+}
+
 /** Wraps an error thrown by node:fs (which carries `errno` and `code`) as a CommitLogError. */
 export function fsError(err: unknown, syscall: string, path?: string): CommitLogError {
   const e = err as NodeJS.ErrnoException;

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { constants as osConstants } from 'node:os';
 import { assert } from '../assert.js';
 import { CommitLogError } from '../errors.js';
-import { errnoError, fsError, throwIfFailed } from './errno.js';
+import { errnoError, fsError, libuvError, throwIfFailed } from './errno.js';
 import type { Advice, NativeIO } from './native-io.js';
 import { callAsync, shim } from './shim.js';
 
@@ -27,12 +27,6 @@ const writeAsync = promisify(write) as (fd: number, buffer: Buffer, offset: numb
 
 /** Commits of at most this many bytes go through libuv's write (the shim's pwrite slice size, so as short a call). */
 const SMALL_WRITE_BYTES = 256 * 1024;
-
-/** An error from the libuv route, under the same errno policy as the shim's (EBADF, EINVAL… are an engine bug). */
-function libuvError(err: unknown, syscall: string): CommitLogError {
-  const errno = (err as NodeJS.ErrnoException)?.errno;
-  return typeof errno === 'number' ? errnoError(Math.abs(errno), syscall) : fsError(err, syscall);
-}
 
 /**
  * fdatasyncs of at most this many dirty bytes go through libuv's own

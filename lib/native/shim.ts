@@ -47,12 +47,13 @@ export interface ShimFunctions {
   mc_crc32_portable: ForeignFunction<[previous: number, base: Buffer, offset: number, len: number]>;
   /** 1 when mc_crc32 folds with PCLMULQDQ. */
   mc_crc32_accelerated: ForeignFunction<[]>;
-  /** Writes BODYCRC and the record CRC digits of `count` records (5 int32 descriptors each); 0 or -EINVAL. */
-  mc_seal_records: ForeignFunction<[base: Buffer, descriptors: Buffer, count: number]>;
-  mc_verify_records: ForeignFunction<[base: Buffer, descriptors: Buffer, count: number]>;
   /** The calling thread's argument block (MC_CALL_BLOCK_WORDS int64), as a zero-length pointer Buffer. */
   mc_call_block: () => Buffer;
-  /** mc_seal_records / mc_verify_records with their arguments taken from the block. */
+  /**
+   * mc_seal_records / mc_verify_records (BODYCRC and record CRC digits of
+   * `count` records, 5 int32 descriptors each) with their arguments taken
+   * from the block: 0 / the first bad index, or -EINVAL.
+   */
   mc_seal_records_from_block: ForeignFunction<[]>;
   mc_verify_records_from_block: ForeignFunction<[]>;
 }
@@ -98,8 +99,6 @@ function loadShim(): ShimFunctions {
     mc_crc32: ['uint32', ['uint32', ptr, 'int64', 'int64']],
     mc_crc32_portable: ['uint32', ['uint32', ptr, 'int64', 'int64']],
     mc_crc32_accelerated: ['int', []],
-    mc_seal_records: ['int', [ptr, ptr, 'int32']],
-    mc_verify_records: ['int32', [ptr, ptr, 'int32']],
     mc_call_block: [ptr, []],
     mc_seal_records_from_block: ['int', []],
     mc_verify_records_from_block: ['int32', []],

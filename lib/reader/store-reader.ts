@@ -495,7 +495,7 @@ export class StoreReader {
   checkStart(from: number): number {
     this.checkOpen();
     const segments = this.usable;
-    const index = segments.findIndex((segment) => from >= segment.fileFromOffset && from < segment.fileFromOffset + segment.fileSizeBytes);
+    const index = this.segmentIndexAt(from);
     if (!Number.isSafeInteger(from) || index < 0) {
       if (from === this.segmentsEndOffset) return segments.length; // just past the last segment: an empty scan
       throw new CommitLogError('ERR_BAD_OFFSET', `offset ${from} is outside the segments [${this.minOffset}, ${this.segmentsEndOffset})`);
@@ -517,15 +517,16 @@ export class StoreReader {
    */
   private findNextValid(index: number, position: number): { index: number; position: number } | undefined {
     const segments = this.usable;
-    const inSegment = searchValid(segments[index]!, position);
+    const segmentHere = segments[index]!;
+    const inSegment = findNextRecord(segmentHere.bytes, position, segmentHere.fileSizeBytes, segmentHere.fileFromOffset);
     if (inSegment !== undefined) return { index, position: inSegment };
     for (let later = index + 1; later < segments.length; later += 1) {
       const segment = segments[later]!;
       if (segment.fileFromOffset !== segments[later - 1]!.fileFromOffset + segments[later - 1]!.fileSizeBytes) return undefined; // a gap: reported as a problem
       const first = decodeRecord(segment.bytes, 0, segment.fileSizeBytes, { verify: true, copy: false, expectedPhysicalOffset: segment.fileFromOffset });
-      if (isValidAt(first, 0, segment.fileSizeBytes)) return { index: later, position: 0 };
+      if (isRecordStart(first, 0, segment.fileSizeBytes)) return { index: later, position: 0 };
       if (first.kind === 'end') continue; // an empty (pre-allocated) segment
-      const found = searchValid(segment, 1);
+      const found = findNextRecord(segment.bytes, 1, segment.fileSizeBytes, segment.fileFromOffset);
       if (found !== undefined) return { index: later, position: found };
     }
     return undefined;
@@ -536,7 +537,7 @@ export class StoreReader {
   /** Decodes (with both CRCs) what is at `offset`, for a follower that polls. */
   recordAt(offset: number, copy = true): RecordAt {
     this.checkOpen();
-    const segment = this.usable.find((candidate) => offset >= candidate.fileFromOffset && offset < candidate.fileFromOffset + candidate.fileSizeBytes);
+    const segment = this.usable[this.segmentIndexAt(offset)];
     if (segment === undefined) return { kind: 'no-segment' };
     const position = offset - segment.fileFromOffset;
     const decoded = decodeRecord(segment.bytes, position, segment.fileSizeBytes, { verify: true, copy, expectedPhysicalOffset: offset });
@@ -573,7 +574,7 @@ export class StoreReader {
 
   /** Bytes from `offset` to the last non-zero byte of its segment (0 when all zero): what a cut there would zero. */
   nonZeroBytesFrom(offset: number): number {
-    const segment = this.usable.find((candidate) => offset >= candidate.fileFromOffset && offset < candidate.fileFromOffset + candidate.fileSizeBytes);
+    const segment = this.usable[this.segmentIndexAt(offset)];
     if (segment === undefined) return 0;
     const position = offset - segment.fileFromOffset;
     const last = lastNonZeroByte(segment.bytes, position, segment.fileSizeBytes);
@@ -590,13 +591,14 @@ export class StoreReader {
     this.usable = [];
   }
 
+  /** Index in the usable segments of the one holding `offset`, or -1. */
+  private segmentIndexAt(offset: number): number {
+    return this.usable.findIndex((segment) => offset >= segment.fileFromOffset && offset < segment.fileFromOffset + segment.fileSizeBytes);
+  }
+
   private checkOpen(): void {
     if (this.closed) throw new CommitLogError('ERR_CLOSED', 'the reader is closed');
   }
-}
-
-function isValidAt(decoded: DecodeResult, position: number, segmentSizeBytes: number): boolean {
-  return isRecordStart(decoded, position, segmentSizeBytes);
 }
 
 function describeDamage(decoded: DecodeResult): string {
@@ -611,11 +613,6 @@ function describeDamage(decoded: DecodeResult): string {
     case 'message':
       return 'a message';
   }
-}
-
-/** Position of the first valid record at or after `from` in `segment`, found by its magic code. */
-function searchValid(segment: ReaderSegment, from: number): number | undefined {
-  return findNextRecord(segment.bytes, from, segment.fileSizeBytes, segment.fileFromOffset);
 }
 
 /** Index of the last non-zero byte in bytes[from, to), or -1 when they are all zero. */

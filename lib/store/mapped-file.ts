@@ -178,13 +178,7 @@ export class MappedFile {
     assert(Number.isSafeInteger(position) && position >= 0 && position <= this.fileSizeBytes, `cut position ${position} inside the segment`);
     assert(this.commitInFlight === undefined && this.flushInFlight === undefined, 'no I/O in flight during a cut');
     // Only [position, dataEnd) can hold bytes; the scan for it runs off the JS thread.
-    this.readers += 1;
-    let dataEnd: number;
-    try {
-      dataEnd = await this.native.dataEnd(this.mapping, position, this.fileSizeBytes - position);
-    } finally {
-      this.releaseReader();
-    }
+    const dataEnd = await this.asIoReader(() => this.native.dataEnd(this.mapping, position, this.fileSizeBytes - position));
     assert(dataEnd >= position && dataEnd <= this.fileSizeBytes, 'data end inside the cut range');
     if (dataEnd > position) this.mapping.fill(0, position, dataEnd);
     this.wrote = this.committed = this.flushed = position;
@@ -192,12 +186,7 @@ export class MappedFile {
     if (dataEnd > position) {
       // The mapping is the file's page cache in both modes: msync (mapped) or
       // fdatasync (direct) of the zeroed range makes the cut durable.
-      this.readers += 1;
-      try {
-        await this.strategy.flush(position, dataEnd);
-      } finally {
-        this.releaseReader();
-      }
+      await this.asIoReader(() => this.strategy.flush(position, dataEnd));
     }
   }
 
@@ -210,13 +199,8 @@ export class MappedFile {
     this.checkOpen();
     assert(position >= 0 && position + bytes.length <= this.readPosition, `patch [${position}, ${position + bytes.length}) below the read position ${this.readPosition}`);
     this.mapping.set(bytes, position);
-    this.readers += 1;
-    try {
-      // The mapping is the file's page cache in both modes.
-      await this.strategy.flush(position, position + bytes.length);
-    } finally {
-      this.releaseReader();
-    }
+    // The mapping is the file's page cache in both modes.
+    await this.asIoReader(() => this.strategy.flush(position, position + bytes.length));
   }
 
   // --- append ---------------------------------------------------------------
@@ -353,15 +337,13 @@ export class MappedFile {
   async warm(): Promise<void> {
     this.checkOpen();
     if (this.strategy.commitsOnWrite) {
-      this.readers += 1; // an I/O reader: keeps the mapping alive while the kernel faults it in
-      try {
+      // As an I/O reader: the mapping stays alive while the kernel faults it in.
+      await this.asIoReader(async () => {
         // In slices, so a close stops it early (the shim slices further for preemption).
         for (let position = this.wrote; position < this.fileSizeBytes && this.state === 'open'; position += WARM_SLICE_BYTES) {
           await this.native.populateWrite(this.mapping, position, Math.min(WARM_SLICE_BYTES, this.fileSizeBytes - position));
         }
-      } finally {
-        this.releaseReader();
-      }
+      });
     } else {
       this.strategy.writeBuffer();
     }
@@ -395,6 +377,20 @@ export class MappedFile {
 
   release(): void {
     this.releaseReader();
+  }
+
+  /**
+   * Runs native I/O on the mapping as a reader (without hold()'s open check:
+   * the callers checked), so a close waits for it before releasing the
+   * mapping under the kernel.
+   */
+  private async asIoReader<T>(io: () => Promise<T>): Promise<T> {
+    this.readers += 1;
+    try {
+      return await io();
+    } finally {
+      this.releaseReader();
+    }
   }
 
   private releaseReader(): void {

@@ -41,6 +41,7 @@ import { segmentFileName } from '../../lib/format/segment-name.js';
 import type { CorruptionReport } from '../../lib/recovery/recover.js';
 import { ABORT_FILE_NAME } from '../../lib/store/abort-marker.js';
 import { FaultNativeIO, type FaultableCall } from '../helpers/fault-native-io.js';
+import type { NativeIO } from '../../lib/native/native-io.js';
 import { SeededRandom, seededRandomForTest } from '../helpers/seeded-random.js';
 import { SiteFaults, type Site, type SiteCall, type SiteRule } from './helpers/site-faults.js';
 import { memoryTmpDir, snapshotStore, writeSnapshot, type StoreSnapshot } from './helpers/store-files.js';
@@ -236,6 +237,26 @@ async function scanClean(log: CommitLog, label: string): Promise<StoredMessage[]
   return messages;
 }
 
+/**
+ * The store reopened with failures cleared (SYNC: first a power cut that
+ * keeps nothing unsynced): recovery reports nothing, every acknowledged
+ * message is there and intact, and a verified scan is clean.
+ */
+async function reopenAndCheck(twin: FaultNativeIO, native: NativeIO, directory: string, flushDiskType: FlushDiskType, writeMode: WriteMode, state: WorkloadState, label: string): Promise<void> {
+  if (flushDiskType === 'SYNC_FLUSH') await twin.crash();
+  const reports: CorruptionReport[] = [];
+  const reopened = await CommitLog.open({ ...OPTIONS, storePathCommitLog: directory, native, flushDiskType, writeMode, onCorruption: (r) => reports.push(r) });
+  try {
+    expect(reports, `${label}: recovery reports nothing`).toEqual([]);
+    const { lost, corrupt } = checkAcks(reopened, state.acks, label);
+    totals.lost += lost;
+    totals.corruptReads += corrupt;
+    await scanClean(reopened, label);
+  } finally {
+    await reopened.close();
+  }
+}
+
 /** One site failed for good while running or at close, then the checks of the header. */
 async function siteScenario(flushDiskType: FlushDiskType, writeMode: WriteMode, site: SiteCase, phase: 'running' | 'close', errno: Errno, seed: number): Promise<void> {
   const label = `${flushDiskType}/${writeMode}: ${site.call}@${site.site} (${site.what}) fails with ${errno} ${phase === 'running' ? 'while running' : 'at close'}`;
@@ -296,18 +317,7 @@ async function siteScenario(flushDiskType: FlushDiskType, writeMode: WriteMode, 
 
     // Reopen, failures cleared. SYNC: first a power cut that keeps nothing unsynced.
     faults.clear();
-    if (flushDiskType === 'SYNC_FLUSH') await twin.crash();
-    const reports: CorruptionReport[] = [];
-    const reopened = await CommitLog.open({ ...OPTIONS, storePathCommitLog: dir.path, native: new SiteFaults(twin), flushDiskType, writeMode, onCorruption: (r) => reports.push(r) });
-    try {
-      expect(reports, `${label}: recovery reports nothing`).toEqual([]);
-      const { lost, corrupt } = checkAcks(reopened, state.acks, label);
-      totals.lost += lost;
-      totals.corruptReads += corrupt;
-      await scanClean(reopened, label);
-    } finally {
-      await reopened.close();
-    }
+    await reopenAndCheck(twin, new SiteFaults(twin), dir.path, flushDiskType, writeMode, state, label);
   } finally {
     dir.cleanup();
   }
@@ -347,18 +357,7 @@ describe.each(COMBINATIONS)('I/O errors: %s / %s', (flushDiskType, writeMode) =>
         if (closeError !== undefined) expectInjected(closeError, code, `${label}: close`);
         totals.acknowledged += state.acks.length;
         faults.clear();
-        if (flushDiskType === 'SYNC_FLUSH') await twin.crash();
-        const reports: CorruptionReport[] = [];
-        const reopened = await CommitLog.open({ ...OPTIONS, storePathCommitLog: dir.path, native: twin, flushDiskType, writeMode, onCorruption: (r) => reports.push(r) });
-        try {
-          expect(reports, label).toEqual([]);
-          const { lost, corrupt } = checkAcks(reopened, state.acks, label);
-          totals.lost += lost;
-          totals.corruptReads += corrupt;
-          await scanClean(reopened, label);
-        } finally {
-          await reopened.close();
-        }
+        await reopenAndCheck(twin, twin, dir.path, flushDiskType, writeMode, state, label);
       } finally {
         dir.cleanup();
       }
