@@ -88,7 +88,7 @@ export interface CommitLogOpenOptions extends OptionsInput {
 export interface ScanOptions {
   /** First offset (a message start, or a segment start); default the min offset. */
   from?: number;
-  /** Stop before this offset; default the readable end when the scan starts. */
+  /** Stop before this offset (a message that crosses it is not returned); default the readable end when the scan starts. */
   to?: number;
   /** Check both CRCs of every record (default true). */
   verify?: boolean;
@@ -664,7 +664,8 @@ export class CommitLog {
 
   /**
    * The messages in [from, to) in order, verified. Segments are never held
-   * across a yield; a corrupt record throws ERR_CORRUPT with its offset.
+   * across a yield. A corrupt record throws ERR_CORRUPT with its offset,
+   * once every message before it has been returned.
    */
   async *scan(options: ScanOptions = {}): AsyncGenerator<StoredMessage> {
     for await (const batch of this.scanBatches(options)) yield* batch;
@@ -728,6 +729,13 @@ export class CommitLog {
     }
   }
 
+  /** Whether a record cut short by a scan's `to` (not by the readable end) is whole and sound past it. */
+  private crossesScanEnd(view: Buffer, position: number, limit: number, physicalOffset: number, decoded: { kind: string }): boolean {
+    if (decoded.kind !== 'truncated' || limit === view.length) return false;
+    const whole = decodeRecord(view, position, view.length, { verify: false, copy: false, expectedPhysicalOffset: physicalOffset });
+    return whole.kind === 'message' || whole.kind === 'blank';
+  }
+
   /** A scan starts at a record (or a segment start, or the end): ERR_BAD_OFFSET otherwise. */
   private checkScanStart(offset: number): void {
     if (!Number.isSafeInteger(offset) || offset < this.queue.minOffset || offset > this.queue.maxWroteOffset) {
@@ -785,19 +793,26 @@ export class CommitLog {
           if (messages.length > 0) break;
           position += decoded.size;
           copyFrom = position;
-        } else if (decoded.kind === 'end') {
+        } else if (decoded.kind === 'end' || this.crossesScanEnd(view, position, limit, physicalOffset, decoded)) {
+          // The end of the log, or a sound record that crosses `to`: the scan ends before it.
           if (messages.length === 0) return undefined;
           nextOffset = physicalOffset;
           break;
         } else {
-          throw notAMessage(view, position, physicalOffset, decoded);
+          // The messages before a corrupt record are handed out first; the next batch starts at it and throws.
+          if (messages.length === 0) throw notAMessage(view, position, physicalOffset, decoded);
+          nextOffset = physicalOffset;
+          break;
         }
       }
       if (verify) {
         const good = verifyRecords(view, this.scanDescriptors, messages.length);
         if (good < messages.length) {
           const bad = messages[good]!.physicalOffset - file.fileFromOffset;
-          throw notAMessage(view, bad, file.fileFromOffset + bad, decodeRecord(view, bad, limit, { verify: true, copy: false }));
+          if (good === 0) throw notAMessage(view, bad, file.fileFromOffset + bad, decodeRecord(view, bad, limit, { verify: true, copy: false }));
+          messages.length = good;
+          position = bad;
+          nextOffset = file.fileFromOffset + bad;
         }
       }
       // The views point into the mapping: copy them out before the segment is

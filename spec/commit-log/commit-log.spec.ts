@@ -1,5 +1,5 @@
 /** The CommitLog over all four combinations of flushDiskType × writeMode: one suite. */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommitLog, type CommitLogOpenOptions } from '../../lib/commit-log.js';
@@ -327,7 +327,7 @@ describe('CommitLog option defaults', () => {
 });
 
 describe('CommitLog reads never return a corrupt record', () => {
-  it('scan and read reject a record whose body changed on disk with ERR_CORRUPT, and return the ones before it', async () => {
+  it('scan and read reject a record whose body changed on disk with ERR_CORRUPT, after returning the ones before it', async () => {
     const dir = makeTmpDir();
     const log = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: dir.path });
     try {
@@ -342,9 +342,11 @@ describe('CommitLog reads never return a corrupt record', () => {
       const error = await expectCode(() => log.read(written[7]!.physicalOffset), 'ERR_CORRUPT');
       expect(error.message).toContain(String(written[7]!.physicalOffset));
       expect(log.read(written[6]!.physicalOffset).body).toEqual(body(6, 300));
+      const returned: number[] = [];
       await expectCode(async () => {
-        for await (const _ of log.scan()) void _;
+        for await (const m of log.scan()) returned.push(m.queueOffset);
       }, 'ERR_CORRUPT');
+      expect(returned).toEqual([0, 1, 2, 3, 4, 5, 6]);
       const before = [];
       for await (const m of log.scan({ to: written[7]!.physicalOffset })) before.push(m.queueOffset);
       expect(before).toEqual([0, 1, 2, 3, 4, 5, 6]);
@@ -356,6 +358,39 @@ describe('CommitLog reads never return a corrupt record', () => {
 });
 
 describe('CommitLog scanBatches', () => {
+  it('ends before a message that crosses `to`, and still reports a corrupt record that claims to cross it', async () => {
+    const dir = makeTmpDir();
+    const log = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: dir.path });
+    try {
+      const { messages: written } = await log.appendBatch(Array.from({ length: 6 }, (_, i) => ({ topic: 'cut', body: body(i, 300) })));
+      const scanTo = async (to: number) => {
+        const seen = [];
+        for await (const m of log.scan({ to })) seen.push(m.queueOffset);
+        return seen;
+      };
+      // `to` one byte into message 3, and one byte before its end: messages 0-2 only.
+      expect(await scanTo(written[3]!.physicalOffset + 1)).toEqual([0, 1, 2]);
+      expect(await scanTo(written[3]!.physicalOffset + written[3]!.size - 1)).toEqual([0, 1, 2]);
+      expect(await scanTo(written[3]!.physicalOffset + written[3]!.size)).toEqual([0, 1, 2, 3]);
+      expect(await scanTo(written[0]!.physicalOffset + 5)).toEqual([]);
+      // Message 4's TOTALSIZE grown past the segment by another writer (the page cache is shared):
+      // it is corrupt, not "past `to`".
+      const fd = openSync(join(dir.path, segmentFileName(0)), 'r+');
+      const size = Buffer.alloc(4);
+      size.writeInt32BE(TEST_MIN.mappedFileSizeCommitLog * 2);
+      writeSync(fd, size, 0, 4, written[4]!.physicalOffset);
+      closeSync(fd);
+      const seen: number[] = [];
+      await expectCode(async () => {
+        for await (const m of log.scan({ to: written[4]!.physicalOffset + 10 })) seen.push(m.queueOffset);
+      }, 'ERR_CORRUPT');
+      expect(seen).toEqual([0, 1, 2, 3]);
+    } finally {
+      await log.close();
+      dir.cleanup();
+    }
+  });
+
   it('walks thousands of small messages in batches of at most 1024, cut mid-segment and at segment ends, with bodies that outlive the store', async () => {
     const dir = makeTmpDir();
     // 1 MiB segments hold ~6000 of these ~170 B records: batches are cut by the 1024 cap mid-segment.
