@@ -43,6 +43,7 @@ import { queueKey } from './format/topic-queue-table-codec.js';
 import { CommitRealTimeService } from './flush/commit-real-time-service.js';
 import { FlushRealTimeService } from './flush/flush-real-time-service.js';
 import { GroupCommitService } from './flush/group-commit-service.js';
+import type { AppendOutcome } from './flush/offset-waiters.js';
 import { ServiceLoop } from './flush/service-loop.js';
 import { SEAL_BODY_END, SEAL_BODY_START, SEAL_DESCRIPTOR_INT32S, sealRecords, verifyRecords } from './native/crc32-native.js';
 import type { NativeIO } from './native/native-io.js';
@@ -263,6 +264,8 @@ export class CommitLog {
         fileSizeBytes: options.mappedFileSizeCommitLog,
         strategyFactory: writeStrategyFactory({ mode: options.writeMode, ...(pool ? { pool } : {}) }),
         warm: options.warmMapedFileEnable,
+        // SYNC_FLUSH: durable appends then overwrite written blocks (no metadata to commit per flush).
+        warmWriteBack: options.flushDiskType === 'SYNC_FLUSH',
       });
       cleanups.push(() => queue.close());
       await queue.load();
@@ -282,7 +285,7 @@ export class CommitLog {
       // new (a fresh store), in the background if it already holds data.
       const first = await queue.lastMappedFileForAppend(recovery.endOffset);
       if (options.warmMapedFileEnable) {
-        const warming = first.warm().catch(() => undefined);
+        const warming = first.warm(options.flushDiskType === 'SYNC_FLUSH').catch(() => undefined);
         if (first.wrotePosition === 0) await warming;
       }
       const log = new CommitLog({ options, native, queue, pool, lock, checkpoint, recovery });
@@ -374,7 +377,7 @@ export class CommitLog {
           this.afterWrite();
           const result: AppendResult = { status: 'PUT_OK', physicalOffset, size: prepared.size, storeTimestamp, queueOffset };
           if (this.groupCommit === undefined && this.committer === undefined) return Promise.resolve(result); // readable now
-          return this.settle(physicalOffset + prepared.size).then((status) => ((result.status = status), result));
+          return this.settle(physicalOffset + prepared.size, result);
         }
       }
     } catch (err) {
@@ -386,14 +389,13 @@ export class CommitLog {
   /** append() when it must wait for a segment, a pool buffer, or appends queued before it. */
   private async appendQueued(prepared: PreparedMessage): Promise<AppendResult> {
     const written = await this.write([prepared]);
-    const status = await this.settle(written.endOffset);
-    return {
-      status,
+    return this.settle(written.endOffset, {
+      status: 'PUT_OK',
       physicalOffset: written.physicalOffsets[0]!,
       size: prepared.size,
       storeTimestamp: written.storeTimestamp,
       queueOffset: written.queueOffsets[0]!,
-    };
+    });
   }
 
   /**
@@ -432,12 +434,11 @@ export class CommitLog {
     const now = Date.now();
     const prepared = messages.map((message) => prepareMessage(message, this.options.maxMessageSize, !sealNatively, now));
     const written = await this.write(prepared, sealNatively);
-    const status = await this.settle(written.endOffset);
-    return {
-      status,
+    return this.settle(written.endOffset, {
+      status: 'PUT_OK',
       storeTimestamp: written.storeTimestamp,
       messages: prepared.map((p, index) => ({ physicalOffset: written.physicalOffsets[index]!, size: p.size, queueOffset: written.queueOffsets[index]! })),
-    };
+    });
   }
 
   /**
@@ -569,7 +570,7 @@ export class CommitLog {
       } catch (err) {
         if (!(err instanceof CommitLogError && err.code === 'ERR_POOL_EXHAUSTED') || this.committer === undefined) throw err;
         // Back-pressure: a buffer comes back when a full segment is committed.
-        await this.committer.waitCommitted(file.fileFromOffset);
+        await this.committer.waitCommitted(file.fileFromOffset, { status: 'PUT_OK' });
       }
     }
   }
@@ -616,14 +617,19 @@ export class CommitLog {
   }
 
   /** Waits as the flush policy says an append must; returns its status. */
-  private async settle(endOffset: number): Promise<AppendStatus> {
+  /**
+   * Resolves with `result` once the append it describes may be acknowledged:
+   * durable under SYNC_FLUSH (status FLUSH_DISK_TIMEOUT if that took longer
+   * than syncFlushTimeout), readable (committed) in direct mode.
+   */
+  private settle<T extends AppendOutcome>(endOffset: number, result: T): Promise<T> {
     if (this.groupCommit !== undefined) {
       // Direct mode: start the pwrite now, so it overlaps the group flush in flight.
       this.committer?.commitNow();
-      return (await this.groupCommit.waitDurable(endOffset)) === 'reached' ? 'PUT_OK' : 'FLUSH_DISK_TIMEOUT';
+      return this.groupCommit.waitDurable(endOffset, result);
     }
-    if (this.committer !== undefined) await this.committer.waitCommitted(endOffset);
-    return 'PUT_OK';
+    if (this.committer !== undefined) return this.committer.waitCommitted(endOffset, result);
+    return Promise.resolve(result);
   }
 
   // --- read -------------------------------------------------------------------------

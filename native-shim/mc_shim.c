@@ -149,9 +149,11 @@ static int populate(void *base, int64_t offset, int64_t len, int for_write) {
     if (errno != EINVAL) return -errno;
     int64_t page = page_size();
     for (size_t p = at; p < at + piece; p += (size_t)page) {
-      volatile char *byte = start + p;
-      char value = *byte;
-      if (for_write) *byte = value;
+      char *byte = start + p;
+      /* For writing: an atomic add of 0, not a read and a write back, which
+       * would undo a concurrent append's store to this byte between the two. */
+      if (for_write) __atomic_fetch_add(byte, 0, __ATOMIC_RELAXED);
+      else (void)*(volatile char *)byte;
     }
   }
   return 0;
@@ -163,6 +165,26 @@ int mc_populate_write(void *base, int64_t offset, int64_t len) {
 
 int mc_populate_read(void *base, int64_t offset, int64_t len) {
   return populate(base, offset, len, 0);
+}
+
+/* ioprio_set/ioprio_get have no glibc wrappers. */
+#define MC_IOPRIO_WHO_PROCESS 1 /* with a thread id: that thread */
+#define MC_IOPRIO_CLASS_SHIFT 13
+#define MC_IOPRIO_CLASS_IDLE 3
+
+int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd) {
+  lower_thread_priority();
+  /* The idle class: the block layer's scheduler (mq-deadline, bfq) sends
+   * these writes only while no best-effort I/O waits, so the appends' own
+   * flushes are not queued behind a segment of zeros. Per thread, and the
+   * pool thread is shared: restored below. */
+  pid_t tid = (pid_t)syscall(SYS_gettid);
+  long saved = syscall(SYS_ioprio_get, MC_IOPRIO_WHO_PROCESS, tid);
+  int lowered = syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, MC_IOPRIO_CLASS_IDLE << MC_IOPRIO_CLASS_SHIFT) == 0;
+  int rc = populate(base, offset, len, 1);
+  if (rc == 0) rc = mc_msync(base, offset, len, fd);
+  if (lowered && saved >= 0) syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, (int)saved);
+  return rc;
 }
 
 int64_t mc_data_end(const void *base, int64_t offset, int64_t len) {

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* ABI version; bumped on any incompatible change. lib/native checks it at load. */
-#define MC_SHIM_ABI_VERSION 3
+#define MC_SHIM_ABI_VERSION 4
 int mc_abi_version(void);
 
 /* fdatasync(fd). When [dirty_from, dirty_to) is longer than one 1 MiB slice,
@@ -33,6 +33,14 @@ int mc_fallocate(int fd, int64_t offset, int64_t len);
  * offset 0): writeback of the range is started through it in 1 MiB slices
  * first, as for mc_fdatasync. Pass -1 when there is no such file. */
 int mc_msync(void *base, int64_t offset, int64_t len, int fd);
+
+/* Warm-up with write-back (SYNC_FLUSH stores): faults [offset, offset+len)
+ * of the mapping in for writing (as mc_populate_write) and writes it to disk
+ * (as mc_msync with fd), at the idle I/O priority class for the duration of
+ * the call (restored before it returns; a refusal is harmless). Changes no
+ * byte of the file. Turns fallocate's unwritten extents into written blocks,
+ * so a later fdatasync of data written there commits no metadata. */
+int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd);
 
 /* madvise of a range; advice is the raw Linux constant. */
 int mc_madvise(void *base, int64_t offset, int64_t len, int advice);

@@ -6,7 +6,7 @@
  * waiting to become readable. Each commit that moved wakes the flusher.
  */
 import type { MappedFileQueue } from '../store/mapped-file-queue.js';
-import { OffsetWaiters, type WaitOutcome } from './offset-waiters.js';
+import { OffsetWaiters, type AppendOutcome } from './offset-waiters.js';
 import { ServiceLoop } from './service-loop.js';
 
 export interface CommitRealTimeServiceParams {
@@ -33,10 +33,13 @@ export class CommitRealTimeService {
     this.loop.start();
   }
 
-  /** Resolves once the log is committed (readable) up to `endOffset`. */
-  waitCommitted(endOffset: number): Promise<WaitOutcome> {
-    if (this.params.queue.committedWhere >= endOffset) return Promise.resolve('reached');
-    const waiting = this.waiters.wait(endOffset);
+  /** Resolves with `outcome`, status PUT_OK, once the log is committed (readable) up to `endOffset`. */
+  waitCommitted<T extends AppendOutcome>(endOffset: number, outcome: T): Promise<T> {
+    if (this.params.queue.committedWhere >= endOffset) {
+      outcome.status = 'PUT_OK';
+      return Promise.resolve(outcome);
+    }
+    const waiting = this.waiters.wait(endOffset, outcome);
     this.loop.wakeup();
     return waiting;
   }

@@ -7,7 +7,7 @@
  * unknown to the caller); it is still flushed.
  */
 import type { MappedFileQueue } from '../store/mapped-file-queue.js';
-import { OffsetWaiters, type WaitOutcome } from './offset-waiters.js';
+import { OffsetWaiters, type AppendOutcome } from './offset-waiters.js';
 import { ServiceLoop } from './service-loop.js';
 
 export interface GroupCommitServiceParams {
@@ -42,10 +42,13 @@ export class GroupCommitService {
     this.loop.start();
   }
 
-  /** Resolves 'reached' once the log is durable up to `endOffset`, or 'timeout'. */
-  waitDurable(endOffset: number): Promise<WaitOutcome> {
-    if (this.params.queue.flushedWhere >= endOffset) return Promise.resolve('reached');
-    const waiting = this.waiters.wait(endOffset);
+  /** Resolves with `outcome`, status PUT_OK, once the log is durable up to `endOffset`; FLUSH_DISK_TIMEOUT after the timeout. */
+  waitDurable<T extends AppendOutcome>(endOffset: number, outcome: T): Promise<T> {
+    if (this.params.queue.flushedWhere >= endOffset) {
+      outcome.status = 'PUT_OK';
+      return Promise.resolve(outcome);
+    }
+    const waiting = this.waiters.wait(endOffset, outcome);
     this.loop.wakeup();
     return waiting;
   }

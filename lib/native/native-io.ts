@@ -54,6 +54,12 @@ export interface NativeIO {
   fallocate(fd: number, offset: number, length: number): Promise<void>;
   /** Faults in [position, position + length) of a mapping for writing, off the JS thread. */
   populateWrite(mapping: Buffer, position: number, length: number): Promise<void>;
+  /**
+   * populateWrite, then msync with `fd`, in one call off the JS thread, at the
+   * idle I/O priority: makes a prepared segment's blocks written blocks
+   * (SYNC_FLUSH warm-up). Changes no byte.
+   */
+  warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void>;
   /** Faults in [position, position + length) of a mapping for reading, off the JS thread (before a long scan). */
   populateRead(mapping: Buffer, position: number, length: number): Promise<void>;
   /** One past the last non-zero byte of [position, position + length), or `position` if all zero; off the JS thread. */

@@ -193,6 +193,10 @@ export class RealNativeIO implements NativeIO {
     throwIfFailed(await callAsync(shim().mc_populate_write, mapping, position, length), 'madvise(MADV_POPULATE_WRITE)');
   }
 
+  async warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void> {
+    throwIfFailed(await callAsync(shim().mc_warm_write_back, mapping, position, length, fd), 'warm write-back (madvise, msync)');
+  }
+
   async populateRead(mapping: Buffer, position: number, length: number): Promise<void> {
     throwIfFailed(await callAsync(shim().mc_populate_read, mapping, position, length), 'madvise(MADV_POPULATE_READ)');
   }

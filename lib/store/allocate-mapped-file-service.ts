@@ -26,6 +26,8 @@ export interface AllocateMappedFileServiceParams {
   strategyFactory: WriteStrategyFactory;
   /** Pre-fault prepared segments (RocketMQ warmMapedFileEnable). */
   warm: boolean;
+  /** With `warm`: also write the pre-faulted pages to disk (SYNC_FLUSH stores; see MappedFile.warm). */
+  warmWriteBack?: boolean;
 }
 
 interface Allocation {
@@ -81,7 +83,7 @@ export class AllocateMappedFileService {
       allocation.file = file;
       if (this.params.warm && !this.stopped) {
         try {
-          await file.warm();
+          await file.warm(this.params.warmWriteBack ?? false);
         } catch {
           // Warming is an optimisation: a refused pre-fault leaves a usable segment.
         }

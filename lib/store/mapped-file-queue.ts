@@ -25,6 +25,8 @@ export interface MappedFileQueueParams {
   strategyFactory: WriteStrategyFactory;
   /** Pre-fault segments prepared in the background. */
   warm: boolean;
+  /** With `warm`: also write the pre-faulted pages to disk (SYNC_FLUSH; see MappedFile.warm). */
+  warmWriteBack?: boolean;
 }
 
 /** Bound on segments in one queue: 2^20 GiB-sized segments is a petabyte. */

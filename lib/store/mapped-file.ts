@@ -36,6 +36,8 @@ type State = 'open' | 'closing' | 'closed';
 
 /** Bytes pre-faulted per native call while warming. */
 const WARM_SLICE_BYTES = 64 * 1024 * 1024;
+/** Bytes pre-faulted and written back per pair of native calls while warming with write-back. */
+const WARM_WRITE_BACK_SLICE_BYTES = 8 * 1024 * 1024;
 
 /** How long close/destroy wait for readers that still hold the segment before releasing it anyway. */
 const READER_DRAIN_DEADLINE_MS = 1_000;
@@ -333,20 +335,34 @@ export class MappedFile {
    * Faults the mapping in for writing, off the JS thread, so appends into a
    * fresh segment run at memory speed. In direct mode the writes go to the
    * pool buffer (already faulted), so only the pool buffer is borrowed here.
+   *
+   * With `writeBack` (SYNC_FLUSH stores) the pages from the write position on
+   * are also faulted in and written to disk, slice by slice, in both modes,
+   * so the segment's blocks are written blocks, not fallocate's unwritten
+   * extents: a durable append's flush then overwrites data in place and
+   * commits no metadata (fdatasync of 72 KiB measured here: p50 0.15 ms,
+   * p99 0.22-0.29 ms over written blocks; 0.34-0.39 / 0.50-0.58 ms over
+   * unwritten ones). Neither step changes a byte (MADV_POPULATE_WRITE keeps
+   * the contents; writeback writes what is there), so appends may run
+   * beside it. Costs one segment of disk writes per segment, as RocketMQ's
+   * warm-up does under SYNC_FLUSH.
    */
-  async warm(): Promise<void> {
+  async warm(writeBack = false): Promise<void> {
     this.checkOpen();
-    if (this.strategy.commitsOnWrite) {
-      // As an I/O reader: the mapping stays alive while the kernel faults it in.
-      await this.asIoReader(async () => {
-        // In slices, so a close stops it early (the shim slices further for preemption).
-        for (let position = this.wrote; position < this.fileSizeBytes && this.state === 'open'; position += WARM_SLICE_BYTES) {
-          await this.native.populateWrite(this.mapping, position, Math.min(WARM_SLICE_BYTES, this.fileSizeBytes - position));
-        }
-      });
-    } else {
-      this.strategy.writeBuffer();
-    }
+    if (!this.strategy.commitsOnWrite) this.strategy.writeBuffer();
+    if (!this.strategy.commitsOnWrite && !writeBack) return;
+    // As an I/O reader: the mapping stays alive while the kernel faults it in.
+    await this.asIoReader(async () => {
+      // In slices, so a close stops it early (the shim slices further for
+      // preemption), and so written-back warming leaves at most one slice of
+      // dirty zeros for a concurrent whole-file fdatasync to write.
+      const slice = writeBack ? WARM_WRITE_BACK_SLICE_BYTES : WARM_SLICE_BYTES;
+      for (let position = this.wrote; position < this.fileSizeBytes && this.state === 'open'; position += slice) {
+        const length = Math.min(slice, this.fileSizeBytes - position);
+        if (writeBack) await this.native.warmWriteBack(this.mapping, position, length, this.fd);
+        else await this.native.populateWrite(this.mapping, position, length);
+      }
+    });
   }
 
   /**

@@ -438,6 +438,12 @@ export class FaultNativeIO implements NativeIO {
     await this.track(this.inner.populateWrite(mapping, position, length));
   }
 
+  /** The twin of both halves: populateWrite, then msync (its bytes become durable as they are). */
+  async warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void> {
+    await this.populateWrite(mapping, position, length);
+    await this.msync(mapping, position, length, fd);
+  }
+
   async dataEnd(mapping: Buffer, position: number, length: number): Promise<number> {
     this.current(this.mappings.get(mapping), 'dataEnd');
     this.enter('dataEnd');

@@ -76,6 +76,9 @@ export class ForwardingNativeIO implements NativeIO {
   dataEnd(mapping: Buffer, position: number, length: number): Promise<number> {
     return this.inner.dataEnd(mapping, position, length);
   }
+  warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void> {
+    return this.inner.warmWriteBack(mapping, position, length, fd);
+  }
   msync(mapping: Buffer, position: number, length: number, fd?: number): Promise<void> {
     return this.inner.msync(mapping, position, length, fd);
   }
