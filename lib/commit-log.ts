@@ -282,11 +282,15 @@ export class CommitLog {
       await checkpoint.writeTopicQueueTable({ coveredOffset: recovery.endOffset, nextQueueOffsets: recovery.nextQueueOffsets });
       await createAbortMarker(native, directory);
       // The segment appends go to first: created now, pre-faulted now if it is
-      // new (a fresh store), in the background if it already holds data.
+      // new (a fresh store; under SYNC_FLUSH also written back, about a second
+      // per GiB here), in the background if it already holds data.
       const first = await queue.lastMappedFileForAppend(recovery.endOffset);
       if (options.warmMapedFileEnable) {
-        const warming = first.warm(options.flushDiskType === 'SYNC_FLUSH').catch(() => undefined);
-        if (first.wrotePosition === 0) await warming;
+        // A segment that holds data is warmed beside the appends, without write-back: that
+        // would write where they land, and a whole-file fdatasync would meet its dirty zeros.
+        const fresh = first.wrotePosition === 0;
+        const warming = first.warm(fresh && options.flushDiskType === 'SYNC_FLUSH').catch(() => undefined);
+        if (fresh) await warming;
       }
       const log = new CommitLog({ options, native, queue, pool, lock, checkpoint, recovery });
       log.start();
@@ -616,7 +620,6 @@ export class CommitLog {
     return this.lastStoreTimestamp; // never goes backwards, whatever the wall clock does
   }
 
-  /** Waits as the flush policy says an append must; returns its status. */
   /**
    * Resolves with `result` once the append it describes may be acknowledged:
    * durable under SYNC_FLUSH (status FLUSH_DISK_TIMEOUT if that took longer

@@ -133,8 +133,8 @@ int mc_madvise(void *base, int64_t offset, int64_t len, int advice) {
 
 /* Fault [offset, offset+len) in, slice by slice: madvise(MADV_POPULATE_*)
  * (Linux 5.14+); where that is refused (EINVAL on older kernels), touch one
- * byte a page — for writing, by reading and writing it back unchanged (the
- * volatile access keeps the compiler from dropping the pair). */
+ * byte a page: for reading, a volatile read; for writing, an atomic add of
+ * 0, which changes nothing even while another thread stores to that byte. */
 static int populate(void *base, int64_t offset, int64_t len, int for_write) {
   char *start; size_t length;
   lower_thread_priority();
@@ -152,7 +152,7 @@ static int populate(void *base, int64_t offset, int64_t len, int for_write) {
       char *byte = start + p;
       /* For writing: an atomic add of 0, not a read and a write back, which
        * would undo a concurrent append's store to this byte between the two. */
-      if (for_write) __atomic_fetch_add(byte, 0, __ATOMIC_RELAXED);
+      if (for_write) __atomic_fetch_add((volatile char *)byte, 0, __ATOMIC_RELAXED);
       else (void)*(volatile char *)byte;
     }
   }
@@ -177,13 +177,25 @@ int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd) {
   /* The idle class: the block layer's scheduler (mq-deadline, bfq) sends
    * these writes only while no best-effort I/O waits, so the appends' own
    * flushes are not queued behind a segment of zeros. Per thread, and the
-   * pool thread is shared: restored below. */
+   * pool thread is shared: restored below, to the default (0) when the saved
+   * value cannot be set back (kernels before 5.15 report class NONE with a
+   * level, which ioprio_set refuses). */
   pid_t tid = (pid_t)syscall(SYS_gettid);
   long saved = syscall(SYS_ioprio_get, MC_IOPRIO_WHO_PROCESS, tid);
-  int lowered = syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, MC_IOPRIO_CLASS_IDLE << MC_IOPRIO_CLASS_SHIFT) == 0;
+  int lowered = saved >= 0 && syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, MC_IOPRIO_CLASS_IDLE << MC_IOPRIO_CLASS_SHIFT) == 0;
   int rc = populate(base, offset, len, 1);
-  if (rc == 0) rc = mc_msync(base, offset, len, fd);
-  if (lowered && saved >= 0) syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, (int)saved);
+  if (rc == 0) {
+    /* Written back through `fd`, not msync of the mapping: msync syncs the
+     * mapping's own open file, and a write error is reported once per open
+     * file; the caller's descriptor keeps the flushes' report intact. */
+    start_writeback(fd, offset, offset + len);
+    int flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+    do { rc = sync_file_range(fd, (off_t)offset, (off_t)len, flags); } while (rc != 0 && errno == EINTR);
+    rc = rc == 0 ? 0 : -errno;
+  }
+  if (lowered && syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, (int)saved) != 0) {
+    syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, 0);
+  }
   return rc;
 }
 

@@ -35,11 +35,13 @@ int mc_fallocate(int fd, int64_t offset, int64_t len);
 int mc_msync(void *base, int64_t offset, int64_t len, int fd);
 
 /* Warm-up with write-back (SYNC_FLUSH stores): faults [offset, offset+len)
- * of the mapping in for writing (as mc_populate_write) and writes it to disk
- * (as mc_msync with fd), at the idle I/O priority class for the duration of
- * the call (restored before it returns; a refusal is harmless). Changes no
- * byte of the file. Turns fallocate's unwritten extents into written blocks,
- * so a later fdatasync of data written there commits no metadata. */
+ * of the mapping in for writing (as mc_populate_write), then writes the range
+ * to disk and waits (sync_file_range through `fd`, a descriptor of the
+ * mapped file that only the warm-up uses), at the idle I/O priority class
+ * for the duration of the call (restored before it returns; a refusal is
+ * harmless). Changes no byte of the file. Turns fallocate's unwritten extents
+ * into written blocks, so a later fdatasync of data written there commits no
+ * metadata. */
 int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd);
 
 /* madvise of a range; advice is the raw Linux constant. */

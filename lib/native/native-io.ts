@@ -55,8 +55,9 @@ export interface NativeIO {
   /** Faults in [position, position + length) of a mapping for writing, off the JS thread. */
   populateWrite(mapping: Buffer, position: number, length: number): Promise<void>;
   /**
-   * populateWrite, then msync with `fd`, in one call off the JS thread, at the
-   * idle I/O priority: makes a prepared segment's blocks written blocks
+   * populateWrite, then the range written to disk through `fd` (a descriptor
+   * of the mapped file used only for this), in one call off the JS thread, at
+   * the idle I/O priority: makes a prepared segment's blocks written blocks
    * (SYNC_FLUSH warm-up). Changes no byte.
    */
   warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void>;

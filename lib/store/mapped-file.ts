@@ -353,14 +353,25 @@ export class MappedFile {
     if (!this.strategy.commitsOnWrite && !writeBack) return;
     // As an I/O reader: the mapping stays alive while the kernel faults it in.
     await this.asIoReader(async () => {
-      // In slices, so a close stops it early (the shim slices further for
-      // preemption), and so written-back warming leaves at most one slice of
-      // dirty zeros for a concurrent whole-file fdatasync to write.
-      const slice = writeBack ? WARM_WRITE_BACK_SLICE_BYTES : WARM_SLICE_BYTES;
-      for (let position = this.wrote; position < this.fileSizeBytes && this.state === 'open'; position += slice) {
-        const length = Math.min(slice, this.fileSizeBytes - position);
-        if (writeBack) await this.native.warmWriteBack(this.mapping, position, length, this.fd);
-        else await this.native.populateWrite(this.mapping, position, length);
+      // Write-back goes through its own descriptor of the file: a close of the
+      // segment never leaves it a number reused by another file, and its syncs
+      // cannot take a write error that the flushes' descriptor must report (the
+      // kernel reports one to each open file once).
+      const fd = writeBack ? await this.native.openFile(this.path, false) : -1;
+      try {
+        // In slices, so a close stops it early (the shim slices further for
+        // preemption), and so written-back warming leaves at most one slice of
+        // dirty zeros for a concurrent whole-file fdatasync to write.
+        const slice = writeBack ? WARM_WRITE_BACK_SLICE_BYTES : WARM_SLICE_BYTES;
+        for (let position = this.wrote; position < this.fileSizeBytes && this.state === 'open'; position += slice) {
+          const length = Math.min(slice, this.fileSizeBytes - position);
+          if (writeBack) await this.native.warmWriteBack(this.mapping, position, length, fd);
+          else await this.native.populateWrite(this.mapping, position, length);
+        }
+        // The unwritten-to-written conversions are journalled: commit them now, not in the first group flush.
+        if (writeBack && this.state === 'open') await this.native.fdatasync(fd);
+      } finally {
+        if (writeBack) await this.native.closeFile(fd);
       }
     });
   }
