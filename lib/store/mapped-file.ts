@@ -66,6 +66,8 @@ export class MappedFile {
   private commitInFlight: Promise<void> | undefined;
   private flushInFlight: Promise<void> | undefined;
   private readersDrained: (() => void) | undefined;
+  /** Set once warm(writeBack) has written every page past the data to disk: only appended data can be dirty since. */
+  private writtenBack = false;
 
   private constructor(params: MappedFileParams, fd: number, mapping: Buffer) {
     this.native = params.native;
@@ -316,7 +318,7 @@ export class MappedFile {
     // the page the writer is still filling would make its next write fault on
     // a just-cleaned page and wait on the file system's journal.
     if (leastPages > 0 && !this.isFull) to -= to % OS_PAGE_SIZE_BYTES;
-    const run = this.strategy.flush(from, to).then(() => {
+    const run = this.strategy.flush(from, to, this.writtenBack).then(() => {
       this.flushed = to;
       this.checkPositions();
     });
@@ -369,7 +371,10 @@ export class MappedFile {
           else await this.native.populateWrite(this.mapping, position, length);
         }
         // The unwritten-to-written conversions are journalled: commit them now, not in the first group flush.
-        if (writeBack && this.state === 'open') await this.native.fdatasync(fd);
+        if (writeBack && this.state === 'open') {
+          await this.native.fdatasync(fd);
+          this.writtenBack = true;
+        }
       } finally {
         if (writeBack) await this.native.closeFile(fd);
       }

@@ -9,7 +9,7 @@
  * |--------|-------------------------------|-----------------------------------------|
  * | write  | into the file mapping         | into an off-heap pool buffer            |
  * | commit | nothing (already in the cache)| pwrite [from, to) into the file         |
- * | flush  | msync [from, to)              | fdatasync                               |
+ * | flush  | msync [from, to), or fdatasync when only data can be dirty | fdatasync  |
  */
 import type { WriteMode } from '../config.js';
 import type { NativeIO } from '../native/native-io.js';
@@ -26,8 +26,13 @@ export interface WriteStrategy {
   writeBuffer(): Buffer;
   /** Copies [from, to) of the write buffer into the file (page cache), off the JS thread. */
   commit(from: number, to: number): Promise<void>;
-  /** Makes [from, to) of the file durable, off the JS thread. */
-  flush(from: number, to: number): Promise<void>;
+  /**
+   * Makes [from, to) of the file durable, off the JS thread. `onlyDataDirty`:
+   * no page of the file outside what appends wrote can be dirty (a warm-up
+   * wrote its pre-faulted zeros back), so syncing the whole file costs no more
+   * than syncing the range.
+   */
+  flush(from: number, to: number, onlyDataDirty?: boolean): Promise<void>;
   /** Gives back what the strategy borrowed (the pool buffer); idempotent. */
   release(): void;
 }

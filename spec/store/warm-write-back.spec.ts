@@ -11,6 +11,8 @@ import { CommitLog } from '../../lib/commit-log.js';
 import { TEST_MIN, type FlushDiskType, type WriteMode } from '../../lib/config.js';
 import { segmentFileName } from '../../lib/format/segment-name.js';
 import { realNativeIO } from '../../lib/native/index.js';
+import { FaultNativeIO } from '../helpers/fault-native-io.js';
+import { seededRandomForTest } from '../helpers/seeded-random.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
 const SEGMENT = 1024 * 1024;
@@ -73,6 +75,36 @@ describe.each<WriteMode>(['mapped', 'direct'])('warm-up with write-back, %s mode
     } finally {
       await asyncLog.close();
       await syncLog.close();
+    }
+  });
+
+  it('flushes a written-back segment with fdatasync (mapped mode: no pre-faulted zeros left dirty), one not written back with msync', async () => {
+    const twin = new FaultNativeIO({ random: seededRandomForTest() });
+    const open = (flushDiskType: FlushDiskType, name: string) =>
+      CommitLog.open({ ...TEST_MIN, mappedFileSizeCommitLog: SEGMENT, storePathCommitLog: join(dir.path, name), flushDiskType, writeMode, native: twin });
+    const body = Buffer.alloc(500, 0x33);
+    const flushCalls = async (log: CommitLog) => {
+      const msync = twin.calls('msync');
+      const fdatasync = twin.calls('fdatasync');
+      await log.append({ topic: 'warm', body });
+      await log.flush();
+      return { msync: twin.calls('msync') - msync, fdatasync: twin.calls('fdatasync') - fdatasync };
+    };
+    const syncLog = await open('SYNC_FLUSH', 'sync');
+    try {
+      const calls = await flushCalls(syncLog);
+      expect(calls.fdatasync).toBeGreaterThan(0);
+      if (writeMode === 'mapped') expect(calls.msync).toBe(0);
+    } finally {
+      await syncLog.close();
+    }
+    if (writeMode === 'direct') return; // direct mode always flushes with fdatasync
+    // ASYNC_FLUSH pre-faults without writing back: its dirty zeros must not go to disk with the data.
+    const asyncLog = await open('ASYNC_FLUSH', 'async');
+    try {
+      expect((await flushCalls(asyncLog)).msync).toBeGreaterThan(0);
+    } finally {
+      await asyncLog.close();
     }
   });
 });

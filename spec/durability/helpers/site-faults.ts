@@ -33,7 +33,8 @@ export type SiteCall =
   | 'fallocate' | 'msync' | 'fdatasync' | 'pwrite' | 'mlock' | 'lockExclusive';
 
 export interface SiteRule {
-  call: SiteCall;
+  /** The call to fail, or calls: the next of any of them (one step the engine takes either way). */
+  call: SiteCall | readonly SiteCall[];
   site: Site;
   errno: 'ENOSPC' | 'EIO';
   /** Fail only the nth matching call from now (1 = the next); every one when undefined. */
@@ -107,7 +108,7 @@ export class SiteFaults extends ForwardingNativeIO {
     const key = `${call}@${site}`;
     this.seen.set(key, (this.seen.get(key) ?? 0) + 1);
     for (const [index, rule] of this.rules.entries()) {
-      if (rule.call !== call || rule.site !== site) continue;
+      if (!(typeof rule.call === 'string' ? rule.call === call : rule.call.includes(call)) || rule.site !== site) continue;
       rule.seen += 1;
       if (rule.nth !== undefined && rule.seen !== rule.nth) continue;
       if (rule.nth !== undefined) this.rules.splice(index, 1);
