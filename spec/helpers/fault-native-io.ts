@@ -115,7 +115,7 @@ export type ErrnoName = keyof typeof osConstants.errno;
 
 const FAULTABLE_CALLS: ReadonlySet<string> = new Set<FaultableCall>([
   'openFile', 'closeFile', 'fileSize', 'truncate', 'unlink', 'syncDirectory', 'mapShared', 'mapAnonymous', 'releaseMapping',
-  'fallocate', 'populateWrite', 'populateRead', 'msync', 'fdatasync', 'pwrite', 'mlock', 'lockExclusive',
+  'fallocate', 'populateWrite', 'populateRead', 'msync', 'fdatasync', 'pwrite', 'mlock', 'lockExclusive', 'warmWriteBack',
 ]);
 
 const E = osConstants.errno;
@@ -440,6 +440,8 @@ export class FaultNativeIO implements NativeIO {
 
   /** The twin of both halves: populateWrite, then msync (its bytes become durable as they are). */
   async warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void> {
+    const errno = this.enter('warmWriteBack');
+    if (errno !== undefined) throw errnoError(errno, 'warm write-back');
     await this.populateWrite(mapping, position, length);
     await this.msync(mapping, position, length, fd);
   }

@@ -107,4 +107,30 @@ describe.each<WriteMode>(['mapped', 'direct'])('warm-up with write-back, %s mode
       await asyncLog.close();
     }
   });
+
+  it('a warm-up write-back that fails (EIO) leaves a usable store: not poisoned, appends durable, flushes by msync in mapped mode', async () => {
+    const twin = new FaultNativeIO({ random: seededRandomForTest() });
+    twin.failOn('warmWriteBack', { nth: 1, errno: 'EIO' });
+    const options = { ...TEST_MIN, mappedFileSizeCommitLog: SEGMENT, storePathCommitLog: join(dir.path, 'failed'), flushDiskType: 'SYNC_FLUSH' as const, writeMode, native: twin };
+    const log = await CommitLog.open(options);
+    const body = Buffer.alloc(700, 0x44);
+    const written = [];
+    try {
+      const msyncBefore = twin.calls('msync');
+      for (let i = 0; i < 20; i += 1) written.push(await log.append({ topic: 'failed-warm', body }));
+      expect(written.every((r) => r.status === 'PUT_OK')).toBe(true);
+      expect(log.poisonedBy).toBeUndefined();
+      // The first segment was never written back, so its pre-faulted zeros may be dirty: msync of the range.
+      if (writeMode === 'mapped') expect(twin.calls('msync')).toBeGreaterThan(msyncBefore);
+    } finally {
+      await log.close();
+    }
+    const reopened = await CommitLog.open({ ...options, native: realNativeIO() });
+    try {
+      expect(reopened.maxOffset).toBe(written.at(-1)!.physicalOffset + written.at(-1)!.size);
+      expect(reopened.read(written[7]!.physicalOffset).body).toEqual(body);
+    } finally {
+      await reopened.close();
+    }
+  });
 });
