@@ -36,7 +36,7 @@ type State = 'open' | 'closing' | 'closed';
 
 /** Bytes pre-faulted per native call while warming. */
 const WARM_SLICE_BYTES = 64 * 1024 * 1024;
-/** Bytes pre-faulted and written back per pair of native calls while warming with write-back. */
+/** Bytes pre-faulted and written back per native call while warming with write-back. */
 const WARM_WRITE_BACK_SLICE_BYTES = 8 * 1024 * 1024;
 
 /** How long close/destroy wait for readers that still hold the segment before releasing it anyway. */
