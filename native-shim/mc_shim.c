@@ -172,7 +172,7 @@ int mc_populate_read(void *base, int64_t offset, int64_t len) {
 #define MC_IOPRIO_CLASS_SHIFT 13
 #define MC_IOPRIO_CLASS_IDLE 3
 
-int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd) {
+int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd, int unmap_pages) {
   lower_thread_priority();
   /* The idle class: the block layer's scheduler (mq-deadline, bfq) sends
    * these writes only while no best-effort I/O waits, so the appends' own
@@ -192,6 +192,15 @@ int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd) {
     int flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
     do { rc = sync_file_range(fd, (off_t)offset, (off_t)len, flags); } while (rc != 0 && errno == EINTR);
     rc = rc == 0 ? 0 : -errno;
+  }
+  if (rc == 0 && unmap_pages) {
+    /* Drop the page-table entries the fault-in made (the pages stay in the
+     * page cache; a reader faults them back): a process that never writes
+     * through the mapping (direct mode) then does not carry the segment in
+     * its resident set. A refusal only costs that. */
+    char *start; size_t length;
+    page_range(base, offset, len, &start, &length);
+    madvise(start, length, MADV_DONTNEED);
   }
   if (lowered && syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, (int)saved) != 0) {
     syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, 0);

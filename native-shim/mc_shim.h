@@ -41,8 +41,10 @@ int mc_msync(void *base, int64_t offset, int64_t len, int fd);
  * for the duration of the call (restored before it returns; a refusal is
  * harmless). Changes no byte of the file. Turns fallocate's unwritten extents
  * into written blocks, so a later fdatasync of data written there commits no
- * metadata. */
-int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd);
+ * metadata. unmap_pages != 0: then drops the range's page-table entries
+ * (MADV_DONTNEED; the page cache keeps the pages), for a mapping nothing
+ * writes through (direct mode), so they do not count in the resident set. */
+int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd, int unmap_pages);
 
 /* madvise of a range; advice is the raw Linux constant. */
 int mc_madvise(void *base, int64_t offset, int64_t len, int advice);

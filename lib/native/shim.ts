@@ -35,7 +35,7 @@ export interface ShimFunctions {
   mc_madvise: ForeignFunction<[base: Buffer, offset: number, len: number, advice: number]>;
   mc_populate_write: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_populate_read: ForeignFunction<[base: Buffer, offset: number, len: number]>;
-  mc_warm_write_back: ForeignFunction<[base: Buffer, offset: number, len: number, fd: number]>;
+  mc_warm_write_back: ForeignFunction<[base: Buffer, offset: number, len: number, fd: number, unmapPages: number]>;
   mc_data_end: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_mlock: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_munlock: ForeignFunction<[base: Buffer, offset: number, len: number]>;
@@ -91,7 +91,7 @@ function loadShim(): ShimFunctions {
     mc_madvise: ['int', [ptr, 'int64', 'int64', 'int']],
     mc_populate_write: ['int', [ptr, 'int64', 'int64']],
     mc_populate_read: ['int', [ptr, 'int64', 'int64']],
-    mc_warm_write_back: ['int', [ptr, 'int64', 'int64', 'int']],
+    mc_warm_write_back: ['int', [ptr, 'int64', 'int64', 'int', 'int']],
     mc_data_end: ['int64', [ptr, 'int64', 'int64']],
     mc_mlock: ['int', [ptr, 'int64', 'int64']],
     mc_munlock: ['int', [ptr, 'int64', 'int64']],

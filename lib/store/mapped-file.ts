@@ -367,7 +367,8 @@ export class MappedFile {
         const slice = writeBack ? WARM_WRITE_BACK_SLICE_BYTES : WARM_SLICE_BYTES;
         for (let position = this.wrote; position < this.fileSizeBytes && this.state === 'open'; position += slice) {
           const length = Math.min(slice, this.fileSizeBytes - position);
-          if (writeBack) await this.native.warmWriteBack(this.mapping, position, length, fd);
+          // Direct mode never writes through the mapping: its page-table entries need not stay.
+          if (writeBack) await this.native.warmWriteBack(this.mapping, position, length, fd, !this.strategy.commitsOnWrite);
           else await this.native.populateWrite(this.mapping, position, length);
         }
         // The unwritten-to-written conversions are journalled: commit them now, not in the first group flush.

@@ -76,8 +76,8 @@ export class ForwardingNativeIO implements NativeIO {
   dataEnd(mapping: Buffer, position: number, length: number): Promise<number> {
     return this.inner.dataEnd(mapping, position, length);
   }
-  warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void> {
-    return this.inner.warmWriteBack(mapping, position, length, fd);
+  warmWriteBack(mapping: Buffer, position: number, length: number, fd: number, unmapPages?: boolean): Promise<void> {
+    return this.inner.warmWriteBack(mapping, position, length, fd, unmapPages);
   }
   msync(mapping: Buffer, position: number, length: number, fd?: number): Promise<void> {
     return this.inner.msync(mapping, position, length, fd);
