@@ -50,8 +50,8 @@ int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd, int unma
 int mc_madvise(void *base, int64_t offset, int64_t len, int advice);
 
 /* Pre-fault a range for writing: madvise(MADV_POPULATE_WRITE) (Linux 5.14+);
- * where that is refused (EINVAL on old kernels), touch one byte a page by
- * reading and writing it back (values unchanged). */
+ * where that is refused (EINVAL on old kernels), add 0 to one byte a page,
+ * atomically (values unchanged, even beside an append's stores). */
 int mc_populate_write(void *base, int64_t offset, int64_t len);
 
 /* Pre-fault a range for reading: madvise(MADV_POPULATE_READ) (Linux 5.14+);
