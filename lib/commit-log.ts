@@ -258,14 +258,16 @@ export class CommitLog {
             })
           : undefined;
       if (pool) cleanups.push(() => pool.destroy());
+      // SYNC_FLUSH: warmed segments are also written back, so durable appends overwrite
+      // written blocks (no metadata to commit per flush).
+      const warmWriteBack = options.flushDiskType === 'SYNC_FLUSH';
       const queue = new MappedFileQueue({
         native,
         directory,
         fileSizeBytes: options.mappedFileSizeCommitLog,
         strategyFactory: writeStrategyFactory({ mode: options.writeMode, ...(pool ? { pool } : {}) }),
         warm: options.warmMapedFileEnable,
-        // SYNC_FLUSH: durable appends then overwrite written blocks (no metadata to commit per flush).
-        warmWriteBack: options.flushDiskType === 'SYNC_FLUSH',
+        warmWriteBack,
       });
       cleanups.push(() => queue.close());
       await queue.load();
@@ -289,7 +291,7 @@ export class CommitLog {
         // A segment that holds data is warmed beside the appends, without write-back: that
         // would write where they land, and a whole-file fdatasync would meet its dirty zeros.
         const fresh = first.wrotePosition === 0;
-        const warming = first.warm(fresh && options.flushDiskType === 'SYNC_FLUSH').catch(() => undefined);
+        const warming = first.warm(fresh && warmWriteBack).catch(() => undefined);
         if (fresh) await warming;
       }
       const log = new CommitLog({ options, native, queue, pool, lock, checkpoint, recovery });

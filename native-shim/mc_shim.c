@@ -172,17 +172,29 @@ int mc_populate_read(void *base, int64_t offset, int64_t len) {
 #define MC_IOPRIO_CLASS_SHIFT 13
 #define MC_IOPRIO_CLASS_IDLE 3
 
+/* Puts the calling thread's I/O in the idle class: the block layer's
+ * scheduler (mq-deadline, bfq) sends it only while no best-effort I/O waits.
+ * Returns the value to give restore_io_priority, or -1 when nothing changed. */
+static long lower_io_priority(pid_t tid) {
+  long saved = syscall(SYS_ioprio_get, MC_IOPRIO_WHO_PROCESS, tid);
+  if (saved < 0) return -1;
+  if (syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, MC_IOPRIO_CLASS_IDLE << MC_IOPRIO_CLASS_SHIFT) != 0) return -1;
+  return saved;
+}
+
+/* The pool thread is shared: its I/O priority goes back as it was, or to the
+ * default (0) where the saved value is refused (kernels before 5.15 report
+ * class NONE with a level, which ioprio_set rejects). */
+static void restore_io_priority(pid_t tid, long saved) {
+  if (saved < 0) return;
+  if (syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, (int)saved) != 0) syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, 0);
+}
+
 int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd, int unmap_pages) {
   lower_thread_priority();
-  /* The idle class: the block layer's scheduler (mq-deadline, bfq) sends
-   * these writes only while no best-effort I/O waits, so the appends' own
-   * flushes are not queued behind a segment of zeros. Per thread, and the
-   * pool thread is shared: restored below, to the default (0) when the saved
-   * value cannot be set back (kernels before 5.15 report class NONE with a
-   * level, which ioprio_set refuses). */
+  /* Idle I/O: the appends' own flushes are not queued behind a segment of zeros. */
   pid_t tid = (pid_t)syscall(SYS_gettid);
-  long saved = syscall(SYS_ioprio_get, MC_IOPRIO_WHO_PROCESS, tid);
-  int lowered = saved >= 0 && syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, MC_IOPRIO_CLASS_IDLE << MC_IOPRIO_CLASS_SHIFT) == 0;
+  long saved = lower_io_priority(tid);
   int rc = populate(base, offset, len, 1);
   if (rc == 0) {
     /* Written back through `fd`, not msync of the mapping: msync syncs the
@@ -193,18 +205,12 @@ int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd, int unma
     do { rc = sync_file_range(fd, (off_t)offset, (off_t)len, flags); } while (rc != 0 && errno == EINTR);
     rc = rc == 0 ? 0 : -errno;
   }
-  if (rc == 0 && unmap_pages) {
-    /* Drop the page-table entries the fault-in made (the pages stay in the
-     * page cache; a reader faults them back): a process that never writes
-     * through the mapping (direct mode) then does not carry the segment in
-     * its resident set. A refusal only costs that. */
-    char *start; size_t length;
-    page_range(base, offset, len, &start, &length);
-    madvise(start, length, MADV_DONTNEED);
-  }
-  if (lowered && syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, (int)saved) != 0) {
-    syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, 0);
-  }
+  /* Drop the page-table entries the fault-in made (the pages stay in the page
+   * cache; a reader faults them back): a process that never writes through the
+   * mapping (direct mode) then does not carry the segment in its resident set.
+   * A refusal only costs that. */
+  if (rc == 0 && unmap_pages) (void)mc_madvise(base, offset, len, MADV_DONTNEED);
+  restore_io_priority(tid, saved);
   return rc;
 }
 

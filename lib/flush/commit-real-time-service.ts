@@ -35,13 +35,9 @@ export class CommitRealTimeService {
 
   /** Resolves with `outcome`, status PUT_OK, once the log is committed (readable) up to `endOffset`. */
   waitCommitted<T extends AppendOutcome>(endOffset: number, outcome: T): Promise<T> {
-    if (this.params.queue.committedWhere >= endOffset) {
-      outcome.status = 'PUT_OK';
-      return Promise.resolve(outcome);
-    }
-    const waiting = this.waiters.wait(endOffset, outcome);
-    this.loop.wakeup();
-    return waiting;
+    const reached = this.params.queue.committedWhere;
+    if (reached < endOffset) this.loop.wakeup();
+    return this.waiters.wait(endOffset, outcome, reached);
   }
 
   /** Commits everything written, as soon as possible (least pages ignored once). */

@@ -44,13 +44,9 @@ export class GroupCommitService {
 
   /** Resolves with `outcome`, status PUT_OK, once the log is durable up to `endOffset`; FLUSH_DISK_TIMEOUT after the timeout. */
   waitDurable<T extends AppendOutcome>(endOffset: number, outcome: T): Promise<T> {
-    if (this.params.queue.flushedWhere >= endOffset) {
-      outcome.status = 'PUT_OK';
-      return Promise.resolve(outcome);
-    }
-    const waiting = this.waiters.wait(endOffset, outcome);
-    this.loop.wakeup();
-    return waiting;
+    const reached = this.params.queue.flushedWhere;
+    if (reached < endOffset) this.loop.wakeup();
+    return this.waiters.wait(endOffset, outcome, reached);
   }
 
   private async step(): Promise<void> {

@@ -44,8 +44,16 @@ export class OffsetWaiters {
     return this.size === 0 ? -1 : this.waiters[this.waiters.length - 1]!.endOffset;
   }
 
-  /** Resolves with `outcome` (its status set) once `endOffset` is reached or the timeout passes. */
-  wait<T extends AppendOutcome>(endOffset: number, outcome: T): Promise<T> {
+  /**
+   * Resolves with `outcome` (its status set) once `endOffset` is reached or
+   * the timeout passes; at once when `reachedOffset` (where the log is now)
+   * is already there.
+   */
+  wait<T extends AppendOutcome>(endOffset: number, outcome: T, reachedOffset: number): Promise<T> {
+    if (reachedOffset >= endOffset) {
+      outcome.status = 'PUT_OK';
+      return Promise.resolve(outcome);
+    }
     assert(this.size < WAITERS_MAX, `at most ${WAITERS_MAX} waiting appends`);
     return new Promise<T>((resolve, reject) => {
       const waiter: Waiter = { endOffset, deadlineMs: performance.now() + this.timeoutMs, outcome, resolve: resolve as Waiter['resolve'], reject };

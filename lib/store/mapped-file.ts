@@ -352,34 +352,41 @@ export class MappedFile {
   async warm(writeBack = false): Promise<void> {
     this.checkOpen();
     if (!this.strategy.commitsOnWrite) this.strategy.writeBuffer();
-    if (!this.strategy.commitsOnWrite && !writeBack) return;
     // As an I/O reader: the mapping stays alive while the kernel faults it in.
-    await this.asIoReader(async () => {
-      // Write-back goes through its own descriptor of the file: a close of the
-      // segment never leaves it a number reused by another file, and its syncs
-      // cannot take a write error that the flushes' descriptor must report (the
-      // kernel reports one to each open file once).
-      const fd = writeBack ? await this.native.openFile(this.path, false) : -1;
-      try {
-        // In slices, so a close stops it early (the shim slices further for
-        // preemption), and so written-back warming leaves at most one slice of
-        // dirty zeros for a concurrent whole-file fdatasync to write.
-        const slice = writeBack ? WARM_WRITE_BACK_SLICE_BYTES : WARM_SLICE_BYTES;
-        for (let position = this.wrote; position < this.fileSizeBytes && this.state === 'open'; position += slice) {
-          const length = Math.min(slice, this.fileSizeBytes - position);
-          // Direct mode never writes through the mapping: its page-table entries need not stay.
-          if (writeBack) await this.native.warmWriteBack(this.mapping, position, length, fd, !this.strategy.commitsOnWrite);
-          else await this.native.populateWrite(this.mapping, position, length);
-        }
-        // The unwritten-to-written conversions are journalled: commit them now, not in the first group flush.
-        if (writeBack && this.state === 'open') {
-          await this.native.fdatasync(fd);
-          this.writtenBack = true;
-        }
-      } finally {
-        if (writeBack) await this.native.closeFile(fd);
-      }
-    });
+    if (writeBack) await this.asIoReader(() => this.warmWritingBack());
+    else if (this.strategy.commitsOnWrite) await this.asIoReader(() => this.warmSlices(WARM_SLICE_BYTES, (position, length) => this.native.populateWrite(this.mapping, position, length)));
+  }
+
+  /**
+   * Runs `step` over [wrote, end) slice by slice, so a close stops the warm-up
+   * early (the shim slices further, for preemption). True when it got to the end.
+   */
+  private async warmSlices(slice: number, step: (position: number, length: number) => Promise<void>): Promise<boolean> {
+    for (let position = this.wrote; position < this.fileSizeBytes; position += slice) {
+      if (this.state !== 'open') return false;
+      await step(position, Math.min(slice, this.fileSizeBytes - position));
+    }
+    return this.state === 'open';
+  }
+
+  /** warm(true): pre-fault and write back, slice by slice (at most one slice of dirty zeros for a concurrent whole-file fdatasync to meet). */
+  private async warmWritingBack(): Promise<void> {
+    // Its own descriptor of the file: a close of the segment never leaves it a
+    // number reused by another file, and its syncs cannot take a write error
+    // that the flushes' descriptor must report (the kernel reports one to each
+    // open file once).
+    const fd = await this.native.openFile(this.path, false);
+    try {
+      // Direct mode never writes through the mapping: its page-table entries need not stay.
+      const unmapPages = !this.strategy.commitsOnWrite;
+      const done = await this.warmSlices(WARM_WRITE_BACK_SLICE_BYTES, (position, length) => this.native.warmWriteBack(this.mapping, position, length, fd, unmapPages));
+      if (!done) return;
+      // The unwritten-to-written conversions are journalled: commit them now, not in the first group flush.
+      await this.native.fdatasync(fd);
+      this.writtenBack = true;
+    } finally {
+      await this.native.closeFile(fd);
+    }
   }
 
   /**

@@ -26,51 +26,52 @@ describe('sliced native calls', () => {
     return new SeededRandom(seed).bytes(length);
   }
 
-  it('pwrite of several slices plus a ragged tail writes every byte at its file offset', async () => {
+  /** Runs `use` on a new file in the test directory, closing it afterwards. */
+  async function withNewFile(use: (fd: number, path: string) => Promise<void>): Promise<void> {
     const path = join(dir.path, 'f');
     const fd = await native.openFile(path, true);
     try {
+      await use(fd, path);
+    } finally {
+      await native.closeFile(fd);
+    }
+  }
+
+  /** The file holds zeros up to `offset` and then exactly `bytes`. */
+  function expectFileHolds(path: string, offset: number, bytes: Buffer): void {
+    const onDisk = readFileSync(path);
+    expect(onDisk.length).toBe(offset + bytes.length);
+    expect(onDisk.subarray(0, offset).every((b) => b === 0)).toBe(true);
+    expect(onDisk.subarray(offset).equals(bytes)).toBe(true);
+  }
+
+  it('pwrite of several slices plus a ragged tail writes every byte at its file offset', async () => {
+    await withNewFile(async (fd, path) => {
       const source = randomBytes(3 * MiB, 1);
       // 1 MiB + 12345 bytes from an odd source position to an odd file offset: 5 slices, the last short.
       const length = MiB + 12_345;
       await native.pwrite(fd, source, 777, length, 4097);
-      const onDisk = readFileSync(path);
-      expect(onDisk.length).toBe(4097 + length);
-      expect(onDisk.subarray(0, 4097).every((b) => b === 0)).toBe(true);
-      expect(onDisk.subarray(4097).equals(source.subarray(777, 777 + length))).toBe(true);
-    } finally {
-      await native.closeFile(fd);
-    }
+      expectFileHolds(path, 4097, source.subarray(777, 777 + length));
+    });
   });
 
   it('a small pwrite (a SYNC_FLUSH group, through libuv rather than the shim) writes the same bytes', async () => {
-    const path = join(dir.path, 'f');
-    const fd = await native.openFile(path, true);
-    try {
+    await withNewFile(async (fd, path) => {
       const source = randomBytes(8192, 4);
       await native.pwrite(fd, source, 3, 5000, 10_001);
       await native.fdatasync(fd); // no dirty range given: the libuv route too
-      const onDisk = readFileSync(path);
-      expect(onDisk.length).toBe(15_001);
-      expect(onDisk.subarray(0, 10_001).every((b) => b === 0)).toBe(true);
-      expect(onDisk.subarray(10_001).equals(source.subarray(3, 5003))).toBe(true);
-    } finally {
-      await native.closeFile(fd);
-    }
+      expectFileHolds(path, 10_001, source.subarray(3, 5003));
+    });
   });
 
   it('fallocate across many 64 MiB slices reserves the whole range, blocks included', async () => {
-    const path = join(dir.path, 'f');
-    const fd = await native.openFile(path, true);
-    try {
+    await withNewFile(async (fd, path) => {
       const length = 130 * MiB + 4096; // three slices: 64 MiB, 64 MiB, 2 MiB and a page
       await native.fallocate(fd, 0, length);
       const stat = statSync(path);
       expect(stat.size).toBe(length);
       expect(stat.blocks * 512).toBeGreaterThanOrEqual(length);
-    } finally {
-      await native.closeFile(fd);
-    }
+    });
   });
 
   // Durability itself cannot be observed without a power cut (spec/durability
