@@ -291,7 +291,7 @@ export class CommitLog {
         // A segment that holds data is warmed beside the appends, without write-back: that
         // would write where they land, and a whole-file fdatasync would meet its dirty zeros.
         const fresh = first.wrotePosition === 0;
-        const warming = first.warm(fresh && warmWriteBack).catch(() => undefined);
+        const warming = queue.warmInTurn(first, fresh && warmWriteBack);
         if (fresh) await warming;
       }
       const log = new CommitLog({ options, native, queue, pool, lock, checkpoint, recovery });

@@ -8,7 +8,12 @@
  * Cheap calls are synchronous. Anything that can wait on the disk or fault in
  * many pages returns a Promise and runs off the JS thread.
  */
-export type Advice = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed';
+/**
+ * madvise hints. 'hugepage' (MADV_HUGEPAGE) lets a page-cache miss in the
+ * mapping fill one 2 MiB folio (see MappedFile.warm); 'normal' clears
+ * 'random' and 'sequential' but keeps 'hugepage'.
+ */
+export type Advice = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed' | 'hugepage';
 
 export interface NativeIO {
   /** System page size in bytes (4096 on x86-64 Linux). */
@@ -47,8 +52,12 @@ export interface NativeIO {
   releaseMapping(mapping: Buffer): Promise<void>;
   /** Bytes of the mapping resident in the page cache (mincore). */
   residentBytes(mapping: Buffer): number;
-  /** madvise; advice on a range is a hint, so a refusal is ignored. */
-  advise(mapping: Buffer, position: number, length: number, advice: Advice): void;
+  /**
+   * madvise; advice on a range is a hint, so a refusal is ignored. Off the JS
+   * thread: madvise takes the process's mmap lock for writing, and waits for
+   * a pre-fault running on another mapping to let go of it (3.8 ms seen).
+   */
+  advise(mapping: Buffer, position: number, length: number, advice: Advice): Promise<void>;
 
   /** Reserves disk blocks for [offset, offset + length); ERR_DISK_FULL when there is no room. */
   fallocate(fd: number, offset: number, length: number): Promise<void>;

@@ -53,7 +53,7 @@ const MAP_ANONYMOUS = 0x20;
 /** mmap-io reads the size as a C int. */
 const MMAP_IO_SIZE_MAX = 2 ** 31 - 1;
 
-const ADVICE: Record<Advice, number> = { normal: 0, random: 1, sequential: 2, willneed: 3, dontneed: 4 };
+const ADVICE: Record<Advice, number> = { normal: 0, random: 1, sequential: 2, willneed: 3, dontneed: 4, hugepage: 14 };
 
 let mmapIo: MmapIo | undefined;
 function mmap(): MmapIo {
@@ -180,9 +180,9 @@ export class RealNativeIO implements NativeIO {
     return Math.min(mapping.length, mapped * this.pageSize);
   }
 
-  advise(mapping: Buffer, position: number, length: number, advice: Advice): void {
+  async advise(mapping: Buffer, position: number, length: number, advice: Advice): Promise<void> {
     // Advice is a hint: a refusal changes nothing the engine relies on.
-    shim().mc_madvise(mapping, position, length, ADVICE[advice]);
+    await callAsync(shim().mc_madvise, mapping, position, length, ADVICE[advice]);
   }
 
   async fallocate(fd: number, offset: number, length: number): Promise<void> {

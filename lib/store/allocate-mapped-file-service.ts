@@ -13,6 +13,11 @@
  *
  * A prepared segment nobody took is deleted at shutdown, so it never shows
  * up as a phantom empty segment at the next start.
+ *
+ * Warm-ups run one at a time (warmInTurn): filling fresh page-cache folios
+ * is a kernel stretch the JS thread cannot preempt (this kernel runs without
+ * preemption), and two at once took both of this machine's CPUs: the JS
+ * thread then waited 5-8 ms for one (perf sched).
  */
 import { assert } from '../assert.js';
 import type { NativeIO } from '../native/native-io.js';
@@ -51,6 +56,8 @@ export class AllocateMappedFileService {
   private stalls = 0;
   private lastAllocationMillis = 0;
   private stopped = false;
+  /** The warm-up running or last run; the next one starts after it. */
+  private warming: Promise<void> = Promise.resolve();
 
   constructor(params: AllocateMappedFileServiceParams) {
     this.params = params;
@@ -81,13 +88,7 @@ export class AllocateMappedFileService {
       const file = await created.catch(() => undefined);
       if (file === undefined) return undefined;
       allocation.file = file;
-      if (this.params.warm && !this.stopped) {
-        try {
-          await file.warm(this.params.warmWriteBack ?? false);
-        } catch {
-          // Warming is an optimisation: a refused pre-fault leaves a usable segment.
-        }
-      }
+      if (this.params.warm) await this.warmInTurn(file, this.params.warmWriteBack ?? false);
       allocation.warmed = true;
       this.lastAllocationMillis = performance.now() - allocation.startedAt;
       return file;
@@ -95,6 +96,20 @@ export class AllocateMappedFileService {
     // A failure is reported to whoever takes the segment; keep it from being "unhandled" meanwhile.
     created.catch(() => undefined);
     this.pending.set(fileFromOffset, allocation);
+  }
+
+  /**
+   * Warms `file` once the warm-up before it has finished (see the class
+   * comment). Never rejects: warming is an optimisation, and a refused
+   * pre-fault leaves a usable segment.
+   */
+  warmInTurn(file: MappedFile, writeBack: boolean): Promise<void> {
+    const turn = this.warming.then(async () => {
+      if (this.stopped || !file.isOpen) return;
+      await file.warm(writeBack);
+    });
+    this.warming = turn.catch(() => undefined);
+    return this.warming;
   }
 
   /**

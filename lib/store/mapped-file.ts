@@ -348,13 +348,34 @@ export class MappedFile {
    * the contents; writeback writes what is there), so appends may run
    * beside it. Costs one segment of disk writes per segment, as RocketMQ's
    * warm-up does under SYNC_FLUSH.
+   *
+   * While it faults pages in, the mapping is advised 'hugepage' + 'random'.
+   * Without them a write fault on a page not in the cache fills the file's
+   * whole read-ahead window (8 MiB on this machine's disk) with large folios
+   * and zeroes them in one kernel stretch with no preemption point: 16-25 ms
+   * in which the JS thread, runnable, waited for the CPU (perf sched), and
+   * the warm-up ran at 0.5 GB/s. With them each miss fills one 2 MiB folio:
+   * 7-8 GB/s, and a thread sharing the CPU waited at most 3.7 ms (a C probe
+   * pinned to one CPU, bench/README.md). 'normal' afterwards gives later cold
+   * reads their read-ahead back. Both are hints: a kernel without them warms
+   * as before.
    */
   async warm(writeBack = false): Promise<void> {
     this.checkOpen();
     if (!this.strategy.commitsOnWrite) this.strategy.writeBuffer();
-    // As an I/O reader: the mapping stays alive while the kernel faults it in.
-    if (writeBack) await this.asIoReader(() => this.warmWritingBack());
-    else if (this.strategy.commitsOnWrite) await this.asIoReader(() => this.warmSlices(WARM_SLICE_BYTES, (position, length) => this.native.populateWrite(this.mapping, position, length)));
+    // Direct mode without write-back faults nothing in: its pool buffer is the write target.
+    if (!writeBack && !this.strategy.commitsOnWrite) return;
+    // As an I/O reader: the mapping stays alive while the kernel faults it in (and is advised).
+    await this.asIoReader(async () => {
+      await this.native.advise(this.mapping, 0, this.fileSizeBytes, 'hugepage');
+      await this.native.advise(this.mapping, 0, this.fileSizeBytes, 'random');
+      try {
+        if (writeBack) await this.warmWritingBack();
+        else await this.warmSlices(WARM_SLICE_BYTES, (position, length) => this.native.populateWrite(this.mapping, position, length));
+      } finally {
+        await this.native.advise(this.mapping, 0, this.fileSizeBytes, 'normal');
+      }
+    });
   }
 
   /**

@@ -416,9 +416,9 @@ export class FaultNativeIO implements NativeIO {
     return this.inner.residentBytes(mapping);
   }
 
-  advise(mapping: Buffer, position: number, length: number, advice: Advice): void {
+  advise(mapping: Buffer, position: number, length: number, advice: Advice): Promise<void> {
     this.enter('advise');
-    this.inner.advise(mapping, position, length, advice);
+    return this.inner.advise(mapping, position, length, advice);
   }
 
   // --- disk I/O --------------------------------------------------------------------

@@ -115,7 +115,7 @@ export class PowerFence extends ForwardingNativeIO {
   }
   override advise(mapping: Buffer, position: number, length: number, advice: Advice): ReturnType<NativeIO['advise']> {
     if (!this.dark) return super.advise(mapping, position, length, advice);
-    return undefined as ReturnType<NativeIO['advise']>; // a hint: nothing to refuse
+    return Promise.resolve(); // a hint: nothing to refuse
   }
   override fallocate(fd: number, offset: number, length: number): Promise<void> {
     return this.guard('fallocate', () => super.fallocate(fd, offset, length));

@@ -1,0 +1,151 @@
+/**
+ * How a segment is pre-faulted (MappedFile.warm, AllocateMappedFileService):
+ * the mapping is advised 'hugepage' + 'random' while the kernel faults it
+ * in, so each page-cache miss fills one 2 MiB folio instead of a whole
+ * read-ahead window in one unpreemptible stretch, and 'normal' afterwards;
+ * and warm-ups run one at a time. The advice is read back from the kernel
+ * (/proc/self/smaps VmFlags: "hg" = MADV_HUGEPAGE, "rr" = MADV_RANDOM).
+ */
+import { readFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { WriteMode } from '../../lib/config.js';
+import type { NativeIO } from '../../lib/native/native-io.js';
+import { realNativeIO } from '../../lib/native/index.js';
+import { AllocateMappedFileService } from '../../lib/store/allocate-mapped-file-service.js';
+import { MappedFile } from '../../lib/store/mapped-file.js';
+import { TransientStorePool } from '../../lib/store/transient-store-pool.js';
+import { writeStrategyFactory } from '../../lib/strategy/index.js';
+import { ForwardingNativeIO } from '../durability/helpers/forwarding-native-io.js';
+import { makeTmpDir } from '../helpers/tmp-dir.js';
+
+const SEGMENT = 4 * 1024 * 1024;
+
+/** The kernel's VmFlags of this process's mapping of `path` (two-letter codes). */
+function vmFlags(path: string): string[] {
+  const lines = readFileSync('/proc/self/smaps', 'utf8').split('\n');
+  const header = lines.findIndex((line) => line.endsWith(` ${path}`));
+  expect(header, `a mapping of ${path} in /proc/self/smaps`).toBeGreaterThanOrEqual(0);
+  const flags = lines.slice(header + 1).find((line) => line.startsWith('VmFlags:'));
+  return flags!.slice('VmFlags:'.length).trim().split(/\s+/);
+}
+
+/** Records the mapping's VmFlags at every pre-fault call, before it runs. */
+class AdviceProbe extends ForwardingNativeIO {
+  readonly seen: string[][] = [];
+  path = '';
+  override populateWrite(mapping: Buffer, position: number, length: number): Promise<void> {
+    this.seen.push(vmFlags(this.path));
+    return super.populateWrite(mapping, position, length);
+  }
+  override warmWriteBack(mapping: Buffer, position: number, length: number, fd: number, unmapPages?: boolean): Promise<void> {
+    this.seen.push(vmFlags(this.path));
+    return super.warmWriteBack(mapping, position, length, fd, unmapPages);
+  }
+}
+
+describe('warm-up advice', () => {
+  let dir: ReturnType<typeof makeTmpDir>;
+  let pool: TransientStorePool | undefined;
+  beforeEach(() => {
+    dir = makeTmpDir();
+  });
+  afterEach(async () => {
+    await pool?.destroy();
+    pool = undefined;
+    dir.cleanup();
+  });
+
+  async function segment(native: NativeIO, mode: WriteMode): Promise<MappedFile> {
+    if (mode === 'direct') pool = await TransientStorePool.create({ native: realNativeIO(), poolSize: 1, bufferSizeBytes: SEGMENT, lock: false });
+    return MappedFile.create({ native, directory: dir.path, fileFromOffset: 0, fileSizeBytes: SEGMENT, strategyFactory: writeStrategyFactory({ mode, ...(pool ? { pool } : {}) }) });
+  }
+
+  it.each<[WriteMode, boolean]>([
+    ['mapped', false],
+    ['mapped', true],
+    ['direct', true],
+  ])('%s mode, write-back %s: hugepage + random while faulting in, read-ahead back after', async (mode, writeBack) => {
+    const probe = new AdviceProbe(realNativeIO());
+    const file = await segment(probe, mode);
+    try {
+      probe.path = file.path;
+      expect(vmFlags(file.path)).not.toContain('hg');
+      await file.warm(writeBack);
+      expect(probe.seen.length).toBeGreaterThan(0);
+      for (const flags of probe.seen) expect(flags).toEqual(expect.arrayContaining(['hg', 'rr']));
+      const after = vmFlags(file.path);
+      expect(after).toContain('hg');
+      expect(after).not.toContain('rr');
+    } finally {
+      await file.destroy();
+    }
+  });
+
+  it('a direct-mode segment without write-back is not faulted in, and not advised', async () => {
+    const probe = new AdviceProbe(realNativeIO());
+    const file = await segment(probe, 'direct');
+    try {
+      await file.warm(false);
+      expect(probe.seen).toEqual([]);
+      expect(vmFlags(file.path)).not.toContain('hg');
+    } finally {
+      await file.destroy();
+    }
+  });
+});
+
+/** Holds every pre-fault call until released, and logs when each starts and ends. */
+class GatedPrefault extends ForwardingNativeIO {
+  readonly log: string[] = [];
+  private gates: Array<() => void> = [];
+  override populateWrite(mapping: Buffer, position: number, length: number): Promise<void> {
+    const name = `segment@${this.log.filter((entry) => entry.startsWith('start')).length}`;
+    this.log.push(`start ${name}`);
+    return new Promise<void>((resolve) => this.gates.push(resolve))
+      .then(() => super.populateWrite(mapping, position, length))
+      .finally(() => this.log.push(`end ${name}`));
+  }
+  get waiting(): number {
+    return this.gates.length;
+  }
+  releaseAll(): void {
+    const gates = this.gates;
+    this.gates = [];
+    for (const open of gates) open();
+  }
+}
+
+describe('AllocateMappedFileService warm-ups', () => {
+  let dir: ReturnType<typeof makeTmpDir>;
+  beforeEach(() => {
+    dir = makeTmpDir();
+  });
+  afterEach(() => dir.cleanup());
+
+  it('run one at a time: the second segment is faulted in only after the first is done', async () => {
+    const gated = new GatedPrefault(realNativeIO());
+    const service = new AllocateMappedFileService({ native: gated, directory: dir.path, fileSizeBytes: SEGMENT, strategyFactory: writeStrategyFactory({ mode: 'mapped' }), warm: true });
+    try {
+      service.prepare(0);
+      service.prepare(SEGMENT);
+      await service.whenCreated(0);
+      await service.whenCreated(SEGMENT);
+      for (let round = 0; round < 200 && gated.waiting === 0; round += 1) await new Promise((resolve) => setTimeout(resolve, 5));
+      // Both segments exist; only the first one's pre-fault has started.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(gated.log).toEqual(['start segment@0']);
+      for (let round = 0; round < 400 && gated.log.length < 4; round += 1) {
+        gated.releaseAll();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect(gated.log).toEqual(['start segment@0', 'end segment@0', 'start segment@1', 'end segment@1']);
+      const first = service.take(0);
+      const second = service.take(SEGMENT);
+      expect(service.allocationStalls).toBe(0);
+      for (const file of [first, second]) await (await file).destroy();
+    } finally {
+      gated.releaseAll();
+      await service.shutdown();
+    }
+  });
+});
