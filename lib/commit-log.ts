@@ -291,7 +291,9 @@ export class CommitLog {
         // A segment that holds data is warmed beside the appends, without write-back: that
         // would write where they land, and a whole-file fdatasync would meet its dirty zeros.
         const fresh = first.wrotePosition === 0;
-        const warming = queue.warmInTurn(first, fresh && warmWriteBack);
+        // Not in the allocation service's turn: open() waits for a fresh segment's warm-up,
+        // and the next segment's (started by lastMappedFileForAppend) may run beside it.
+        const warming = first.warm(fresh && warmWriteBack).catch(() => undefined);
         if (fresh) await warming;
       }
       const log = new CommitLog({ options, native, queue, pool, lock, checkpoint, recovery });

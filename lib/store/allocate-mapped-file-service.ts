@@ -14,10 +14,10 @@
  * A prepared segment nobody took is deleted at shutdown, so it never shows
  * up as a phantom empty segment at the next start.
  *
- * Warm-ups run one at a time (warmInTurn): filling fresh page-cache folios
- * is a kernel stretch the JS thread cannot preempt (this kernel runs without
- * preemption), and two at once took both of this machine's CPUs: the JS
- * thread then waited 5-8 ms for one (perf sched).
+ * The segments it prepares are warmed one at a time (warmInTurn): filling
+ * fresh page-cache folios is a kernel stretch the JS thread cannot preempt
+ * (this kernel runs without preemption), and two at once took both of this
+ * machine's CPUs: the JS thread then waited 5-8 ms for one (perf sched).
  */
 import { assert } from '../assert.js';
 import type { NativeIO } from '../native/native-io.js';

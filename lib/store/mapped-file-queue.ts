@@ -352,11 +352,6 @@ export class MappedFileQueue {
     return file.isFull && file.flushedPosition === this.fileSizeBytes;
   }
 
-  /** Warms `file` after any warm-up of the allocation service still running (one at a time; never rejects). */
-  warmInTurn(file: MappedFile, writeBack: boolean): Promise<void> {
-    return this.allocator.warmInTurn(file, writeBack);
-  }
-
   // --- metrics -------------------------------------------------------------------
 
   get mappedBytes(): number {
