@@ -293,7 +293,7 @@ export class CommitLog {
         const fresh = first.wrotePosition === 0;
         // Not in the allocation service's turn: open() waits for a fresh segment's warm-up,
         // and the next segment's (started by lastMappedFileForAppend) may run beside it.
-        const warming = first.warm(fresh && warmWriteBack).catch(() => undefined);
+        const warming = first.warm(fresh && warmWriteBack, warmWriteBack).catch(() => undefined);
         if (fresh) await warming;
       }
       const log = new CommitLog({ options, native, queue, pool, lock, checkpoint, recovery });

@@ -2,7 +2,8 @@
  * How a segment is pre-faulted (MappedFile.warm, AllocateMappedFileService):
  * the mapping is advised 'hugepage' + 'random' while the kernel faults it
  * in, so each page-cache miss fills one 2 MiB folio instead of a whole
- * read-ahead window in one unpreemptible stretch, and 'normal' afterwards;
+ * read-ahead window in one unpreemptible stretch ('random' alone, 4 KiB
+ * folios, for a mapped SYNC_FLUSH segment), and 'normal' afterwards;
  * and warm-ups run one at a time. The advice is read back from the kernel
  * (/proc/self/smaps VmFlags: "hg" = MADV_HUGEPAGE, "rr" = MADV_RANDOM).
  */
@@ -60,21 +61,27 @@ describe('warm-up advice', () => {
     return MappedFile.create({ native, directory: dir.path, fileFromOffset: 0, fileSizeBytes: SEGMENT, strategyFactory: writeStrategyFactory({ mode, ...(pool ? { pool } : {}) }) });
   }
 
-  it.each<[WriteMode, boolean]>([
-    ['mapped', false],
-    ['mapped', true],
-    ['direct', true],
-  ])('%s mode, write-back %s: hugepage + random while faulting in, read-ahead back after', async (mode, writeBack) => {
+  it.each<[WriteMode, boolean, boolean, string[]]>([
+    ['mapped', false, false, ['hg', 'rr']],
+    // Mapped SYNC_FLUSH segments take 4 KiB folios: a group flush writes back whole folios.
+    ['mapped', true, true, ['rr']],
+    ['mapped', false, true, ['rr']],
+    ['direct', true, true, ['hg', 'rr']],
+  ])('%s mode, write-back %s, SYNC_FLUSH %s: advised %j while faulting in, read-ahead back after', async (mode, writeBack, syncFlush, during) => {
     const probe = new AdviceProbe(realNativeIO());
     const file = await segment(probe, mode);
     try {
       probe.path = file.path;
       expect(vmFlags(file.path)).not.toContain('hg');
-      await file.warm(writeBack);
+      await file.warm(writeBack, syncFlush);
       expect(probe.seen.length).toBeGreaterThan(0);
-      for (const flags of probe.seen) expect(flags).toEqual(expect.arrayContaining(['hg', 'rr']));
+      for (const flags of probe.seen) {
+        expect(flags).toEqual(expect.arrayContaining(during));
+        if (!during.includes('hg')) expect(flags).not.toContain('hg');
+      }
       const after = vmFlags(file.path);
-      expect(after).toContain('hg');
+      if (during.includes('hg')) expect(after).toContain('hg');
+      else expect(after).not.toContain('hg');
       expect(after).not.toContain('rr');
     } finally {
       await file.destroy();

@@ -5,6 +5,7 @@
  * lists a file's extents and flags the unwritten ones.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommitLog } from '../../lib/commit-log.js';
@@ -107,6 +108,26 @@ describe.each<WriteMode>(['mapped', 'direct'])('warm-up with write-back, %s mode
       expect((await flushCalls(asyncLog)).msync).toBeGreaterThan(0);
     } finally {
       await asyncLog.close();
+    }
+  });
+
+  // Direct mode dirties pages by pwrite on the thread pool, where this thread's count cannot see them.
+  it.skipIf(writeMode === 'direct')('durable appends dirty only the pages they write, not a 2 MiB folio each (mapped mode: 4 KiB folios)', async () => {
+    // The kernel counts bytes dirtied against the thread that dirties them (/proc/thread-self/io
+    // write_bytes, a whole folio per folio dirtied): in mapped mode that is this thread, writing
+    // through the mapping. Each awaited append is its own group flush, after which its folio is clean.
+    const dirtied = () => Number(/write_bytes: (\d+)/.exec(readFileSync('/proc/thread-self/io', 'utf8'))![1]);
+    const log = await CommitLog.open({ ...TEST_MIN, mappedFileSizeCommitLog: 4 * SEGMENT, storePathCommitLog: join(dir.path, 'folios'), flushDiskType: 'SYNC_FLUSH', writeMode });
+    try {
+      const body = Buffer.alloc(1000, 0x5a);
+      const before = dirtied();
+      const appends = 64;
+      for (let i = 0; i < appends; i += 1) expect((await log.append({ topic: 'folios', body })).status).toBe('PUT_OK');
+      const perAppend = (dirtied() - before) / appends;
+      // ≤ a few pages per ~1.1 KiB record; 2 MiB folios would count 2 MiB each.
+      expect(perAppend).toBeLessThanOrEqual(4 * 4096);
+    } finally {
+      await log.close();
     }
   });
 
