@@ -88,7 +88,8 @@ export class AllocateMappedFileService {
       const file = await created.catch(() => undefined);
       if (file === undefined) return undefined;
       allocation.file = file;
-      if (this.params.warm) await this.warmInTurn(file, this.params.warmWriteBack ?? false);
+      const writeBack = this.params.warmWriteBack ?? false;
+      if (this.params.warm) await this.warmInTurn(file, writeBack, writeBack);
       allocation.warmed = true;
       this.lastAllocationMillis = performance.now() - allocation.startedAt;
       return file;
@@ -103,10 +104,10 @@ export class AllocateMappedFileService {
    * comment). Never rejects: warming is an optimisation, and a refused
    * pre-fault leaves a usable segment.
    */
-  warmInTurn(file: MappedFile, writeBack: boolean): Promise<void> {
+  private warmInTurn(file: MappedFile, writeBack: boolean, syncFlush: boolean): Promise<void> {
     const turn = this.warming.then(async () => {
       if (this.stopped || !file.isOpen) return;
-      await file.warm(writeBack);
+      await file.warm(writeBack, syncFlush);
     });
     this.warming = turn.catch(() => undefined);
     return this.warming;
@@ -149,13 +150,18 @@ export class AllocateMappedFileService {
     }
   }
 
-  /** Stops preparing, and deletes every prepared segment nobody took. */
+  /**
+   * Stops preparing, and deletes every prepared segment nobody took. Waits
+   * for their creation, not their warm-up: a warm-up may be queued behind
+   * another segment's (seconds of write-back); deleting the segment stops
+   * its own at the next slice, and a queued one never starts.
+   */
   async shutdown(): Promise<void> {
     this.stopped = true;
     const leftovers = [...this.pending.values()];
     this.pending.clear();
     for (const allocation of leftovers) {
-      const file = await allocation.done;
+      const file = await allocation.created.catch(() => undefined);
       await file?.destroy();
     }
   }

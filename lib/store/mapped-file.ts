@@ -20,7 +20,7 @@ import { assert } from '../assert.js';
 import { OS_PAGE_SIZE_BYTES } from '../constants.js';
 import { CommitLogError } from '../errors.js';
 import { segmentFileName } from '../format/segment-name.js';
-import type { NativeIO } from '../native/native-io.js';
+import type { Advice, NativeIO } from '../native/native-io.js';
 import type { WriteStrategy, WriteStrategyFactory } from '../strategy/write-strategy.js';
 
 export interface MappedFileParams {
@@ -68,6 +68,8 @@ export class MappedFile {
   private readersDrained: (() => void) | undefined;
   /** Set once warm(writeBack) has written every page past the data to disk: only appended data can be dirty since. */
   private writtenBack = false;
+  /** Advised 'random' alone by warm() for a SYNC_FLUSH store's mapped segment, until it is full and flushed. */
+  private smallFolios = false;
 
   private constructor(params: MappedFileParams, fd: number, mapping: Buffer) {
     this.native = params.native;
@@ -321,6 +323,7 @@ export class MappedFile {
     const run = this.strategy.flush(from, to, this.writtenBack).then(() => {
       this.flushed = to;
       this.checkPositions();
+      if (this.smallFolios && this.flushed === this.fileSizeBytes) this.endSmallFolios();
     });
     this.flushInFlight = run;
     try {
@@ -361,8 +364,8 @@ export class MappedFile {
    * as before.
    *
    * Except a mapped segment of a SYNC_FLUSH store (`syncFlush`, which
-   * write-back implies), which gets 'random' alone, so 4 KiB
-   * folios: appends through a mapping dirty whole folios, and every group
+   * write-back implies), which gets 'random' alone, so 4 KiB folios, and
+   * keeps it until it is full and flushed: appends through a mapping dirty whole folios, and every group
    * flush wrote back the 2 MiB folio around its few KiB (64 appenders, 4 s:
    * 13-15 GiB written for 0.5 GiB appended; with 4 KiB folios 2.7 GiB, of
    * which 2 GiB is the warm-up's own write-back, and ack p50 0.43 vs 0.6 ms).
@@ -374,18 +377,32 @@ export class MappedFile {
     if (!this.strategy.commitsOnWrite) this.strategy.writeBuffer();
     // Direct mode without write-back faults nothing in: its pool buffer is the write target.
     if (!writeBack && !this.strategy.commitsOnWrite) return;
+    // Small folios stay advised until the segment is full and flushed (flush()):
+    // a page evicted meanwhile and faulted back by an append would come back large.
+    this.smallFolios = syncFlush && this.strategy.commitsOnWrite;
     // As an I/O reader: the mapping stays alive while the kernel faults it in (and is advised).
     await this.asIoReader(async () => {
-      const smallFolios = syncFlush && this.strategy.commitsOnWrite;
-      if (!smallFolios) await this.native.advise(this.mapping, 0, this.fileSizeBytes, 'hugepage');
-      await this.native.advise(this.mapping, 0, this.fileSizeBytes, 'random');
       try {
+        if (!this.smallFolios) await this.adviseWhole('hugepage');
+        await this.adviseWhole('random');
         if (writeBack) await this.warmWritingBack();
         else await this.warmSlices(WARM_SLICE_BYTES, (position, length) => this.native.populateWrite(this.mapping, position, length));
       } finally {
-        await this.native.advise(this.mapping, 0, this.fileSizeBytes, 'normal');
+        if (!this.smallFolios) await this.adviseWhole('normal');
       }
     });
+  }
+
+  /** madvise of the whole mapping. A hint: a failure, even of the native call, only costs speed. */
+  private async adviseWhole(advice: Advice): Promise<void> {
+    await this.native.advise(this.mapping, 0, this.fileSizeBytes, advice).catch(() => undefined);
+  }
+
+  /** A full, flushed segment takes no more appends: read-ahead back for its readers. */
+  private endSmallFolios(): void {
+    this.smallFolios = false;
+    if (!this.hold()) return;
+    void this.adviseWhole('normal').finally(() => this.releaseReader());
   }
 
   /**

@@ -416,9 +416,10 @@ export class FaultNativeIO implements NativeIO {
     return this.inner.residentBytes(mapping);
   }
 
-  advise(mapping: Buffer, position: number, length: number, advice: Advice): Promise<void> {
+  async advise(mapping: Buffer, position: number, length: number, advice: Advice): Promise<void> {
+    this.current(this.mappings.get(mapping), 'madvise');
     this.enter('advise');
-    return this.inner.advise(mapping, position, length, advice);
+    await this.track(this.inner.advise(mapping, position, length, advice));
   }
 
   // --- disk I/O --------------------------------------------------------------------
