@@ -364,13 +364,14 @@ export class MappedFile {
    * as before.
    *
    * Except a mapped segment of a SYNC_FLUSH store (`syncFlush`, which
-   * write-back implies), which gets 'random' alone, so 4 KiB folios, and
-   * keeps it until it is full and flushed: appends through a mapping dirty whole folios, and every group
-   * flush wrote back the 2 MiB folio around its few KiB (64 appenders, 4 s:
-   * 13-15 GiB written for 0.5 GiB appended; with 4 KiB folios 2.7 GiB, of
-   * which 2 GiB is the warm-up's own write-back, and ack p50 0.43 vs 0.6 ms).
-   * Its warm-up is bound by the disk anyway. Direct mode writes with pwrite,
-   * which dirties only the blocks written, so keeps the large folios.
+   * write-back implies by default): it gets 'random' alone, so 4 KiB folios,
+   * and keeps it until it is full and flushed. Appends through a mapping
+   * dirty whole folios, and every group flush wrote back the 2 MiB folio
+   * around its few KiB (64 appenders, 4 s: 13-15 GiB written for 0.5 GiB
+   * appended; with 4 KiB folios 2.7 GiB, of which 2 GiB is the warm-up's own
+   * write-back). Its warm-up is bound by the disk anyway. Direct mode writes
+   * with pwrite, which dirties only the blocks written, so keeps the large
+   * folios. Numbers and variants: bench/README.md.
    */
   async warm(writeBack = false, syncFlush = writeBack): Promise<void> {
     this.checkOpen();
