@@ -345,33 +345,27 @@ export class MappedFile {
    * are also faulted in and written to disk, slice by slice, in both modes,
    * so the segment's blocks are written blocks, not fallocate's unwritten
    * extents: a durable append's flush then overwrites data in place and
-   * commits no metadata (fdatasync of 72 KiB measured here: p50 0.15 ms,
-   * p99 0.22-0.29 ms over written blocks; 0.34-0.39 / 0.50-0.58 ms over
-   * unwritten ones). Neither step changes a byte (MADV_POPULATE_WRITE keeps
-   * the contents; writeback writes what is there), so appends may run
-   * beside it. Costs one segment of disk writes per segment, as RocketMQ's
-   * warm-up does under SYNC_FLUSH.
+   * commits no metadata (about half the fdatasync latency here). Neither step
+   * changes a byte (MADV_POPULATE_WRITE keeps the contents; writeback writes
+   * what is there), so appends may run beside it. Costs one segment of disk
+   * writes per segment, as RocketMQ's warm-up does under SYNC_FLUSH.
    *
-   * While it faults pages in, the mapping is advised 'hugepage' + 'random'.
-   * Without them a write fault on a page not in the cache fills the file's
-   * whole read-ahead window (8 MiB on this machine's disk) with large folios
-   * and zeroes them in one kernel stretch with no preemption point: 16-25 ms
-   * in which the JS thread, runnable, waited for the CPU (perf sched), and
-   * the warm-up ran at 0.5 GB/s. With them each miss fills one 2 MiB folio:
-   * 7-8 GB/s, and a thread sharing the CPU waited at most 3.7 ms (a C probe
-   * pinned to one CPU, bench/README.md). 'normal' afterwards gives later cold
+   * While it faults pages in, the mapping is advised 'hugepage' + 'random':
+   * without them a fault on a page not in the cache fills the whole
+   * read-ahead window and zeroes it in one kernel stretch with no preemption
+   * point, which kept the JS thread off the CPU for 16-25 ms here; with them
+   * each miss fills one 2 MiB folio. 'normal' afterwards gives later cold
    * reads their read-ahead back. Both are hints: a kernel without them warms
    * as before.
    *
    * Except a mapped segment of a SYNC_FLUSH store (`syncFlush`, which
    * write-back implies by default): it gets 'random' alone, so 4 KiB folios,
    * and keeps it until it is full and flushed. Appends through a mapping
-   * dirty whole folios, and every group flush wrote back the 2 MiB folio
-   * around its few KiB (64 appenders, 4 s: 13-15 GiB written for 0.5 GiB
-   * appended; with 4 KiB folios 2.7 GiB, of which 2 GiB is the warm-up's own
-   * write-back). Its warm-up is bound by the disk anyway. Direct mode writes
-   * with pwrite, which dirties only the blocks written, so keeps the large
-   * folios. Numbers and variants: bench/README.md.
+   * dirty whole folios, and a group flush writes back every dirty folio it
+   * covers: with 2 MiB folios each group wrote 2 MiB. Direct mode writes with
+   * pwrite, which dirties only the blocks written, so keeps the large folios.
+   * The measurements: bench/README.md ("Kept: one 2 MiB folio per page-cache
+   * miss", "Mapped SYNC_FLUSH segments take 4 KiB folios").
    */
   async warm(writeBack = false, syncFlush = writeBack): Promise<void> {
     this.checkOpen();

@@ -18,6 +18,7 @@ import { TransientStorePool } from '../../lib/store/transient-store-pool.js';
 import { writeStrategyFactory } from '../../lib/strategy/index.js';
 import { ForwardingNativeIO } from '../durability/helpers/forwarding-native-io.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const SEGMENT = 4 * 1024 * 1024;
 const HUGE_PAGES = existsSync('/sys/kernel/mm/transparent_hugepage/enabled');
@@ -103,7 +104,7 @@ describe('warm-up advice', () => {
       file.writeBuffer()[SEGMENT - 1] = 0x62;
       file.advance(1);
       await file.flush(0);
-      for (let round = 0; round < 200 && vmFlags(file.path).includes('rr'); round += 1) await new Promise((resolve) => setTimeout(resolve, 5));
+      await waitFor(() => !vmFlags(file.path).includes('rr'), 1_000, 5);
       expect(vmFlags(file.path)).not.toContain('rr');
       expect(vmFlags(file.path)).not.toContain('hg');
     } finally {
@@ -160,7 +161,7 @@ describe('AllocateMappedFileService warm-ups', () => {
       service.prepare(SEGMENT);
       await service.whenCreated(0);
       await service.whenCreated(SEGMENT);
-      for (let round = 0; round < 200 && gated.waiting === 0; round += 1) await new Promise((resolve) => setTimeout(resolve, 5));
+      await waitFor(() => gated.waiting > 0, 1_000, 5);
       // Both segments exist; only the first one's pre-fault has started.
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(gated.log).toEqual(['start segment@0']);

@@ -15,6 +15,7 @@ import { realNativeIO } from '../../lib/native/index.js';
 import { FaultNativeIO } from '../helpers/fault-native-io.js';
 import { seededRandomForTest } from '../helpers/seeded-random.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const SEGMENT = 1024 * 1024;
 
@@ -28,11 +29,6 @@ function extents(path: string): { count: number; unwritten: number } | undefined
   }
   const rows = out.split('\n').filter((line) => /^\s*\d+:/.test(line));
   return { count: rows.length, unwritten: rows.filter((line) => line.includes('unwritten')).length };
-}
-
-async function waitFor(check: () => boolean): Promise<void> {
-  for (let round = 0; round < 500 && !check(); round += 1) await new Promise((resolve) => setTimeout(resolve, 10));
-  if (!check()) throw new Error(`still not so after 5 s: ${check.toString()}`);
 }
 
 /** Bytes the kernel counts as dirtied by this thread (/proc/thread-self/io write_bytes: a whole folio per folio dirtied). */
