@@ -190,26 +190,62 @@ static void restore_io_priority(pid_t tid, long saved) {
   if (syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, (int)saved) != 0) syscall(SYS_ioprio_set, MC_IOPRIO_WHO_PROCESS, tid, 0);
 }
 
-int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd, int unmap_pages) {
+/* Writes [offset, offset + len) of the file back through `fd` and waits, one
+ * slice at a time: a slice is queued and waited for before the next, so a
+ * warm-up never has more than one slice queued at the device ahead of an
+ * append's flush. (Queuing 8 MiB at once held SYNC_FLUSH group flushes for
+ * 2-10 ms here.) Through `fd`, not msync of a mapping: msync syncs the
+ * mapping's own open file, and a write error is reported once per open file;
+ * the flushes' descriptor keeps its own report intact. */
+static int write_back_slices(int fd, int64_t offset, int64_t len) {
+  int flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+  for (int64_t at = offset; at < offset + len; at += MC_SLICE_BYTES) {
+    off_t piece = (off_t)slice_of(offset + len - at, MC_SLICE_BYTES);
+    int rc;
+    do { rc = sync_file_range(fd, (off_t)at, piece, flags); } while (rc != 0 && errno == EINTR);
+    if (rc != 0) return -errno;
+  }
+  return 0;
+}
+
+int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd) {
   lower_thread_priority();
   /* Idle I/O: the appends' own flushes are not queued behind a segment of zeros. */
   pid_t tid = (pid_t)syscall(SYS_gettid);
   long saved = lower_io_priority(tid);
   int rc = populate(base, offset, len, 1);
-  if (rc == 0) {
-    /* Written back through `fd`, not msync of the mapping: msync syncs the
-     * mapping's own open file, and a write error is reported once per open
-     * file; the caller's descriptor keeps the flushes' report intact. */
-    start_writeback(fd, offset, offset + len);
-    int flags = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
-    do { rc = sync_file_range(fd, (off_t)offset, (off_t)len, flags); } while (rc != 0 && errno == EINTR);
-    rc = rc == 0 ? 0 : -errno;
+  if (rc == 0) rc = write_back_slices(fd, offset, len);
+  restore_io_priority(tid, saved);
+  return rc;
+}
+
+/* The source of mc_zero_fill_write_back's writes. */
+static const char zeros[MC_PWRITE_SLICE_BYTES];
+
+/* Writes all of [from, from + len) at file_offset, in slices (see MC_PWRITE_SLICE_BYTES). */
+static int pwrite_all(int fd, const char *from, int64_t len, int64_t file_offset) {
+  while (len > 0) {
+    size_t piece = (size_t)slice_of(len, MC_PWRITE_SLICE_BYTES);
+    ssize_t n = pwrite(fd, from, piece, (off_t)file_offset);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) return -EIO; /* no progress on a regular file: treat as an I/O error */
+    from += n; len -= n; file_offset += n;
   }
-  /* Drop the page-table entries the fault-in made (the pages stay in the page
-   * cache; a reader faults them back): a process that never writes through the
-   * mapping (direct mode) then does not carry the segment in its resident set.
-   * A refusal only costs that. */
-  if (rc == 0 && unmap_pages) (void)mc_madvise(base, offset, len, MADV_DONTNEED);
+  return 0;
+}
+
+int mc_zero_fill_write_back(int fd, int64_t offset, int64_t len) {
+  lower_thread_priority();
+  pid_t tid = (pid_t)syscall(SYS_gettid);
+  long saved = lower_io_priority(tid);
+  int rc = 0;
+  for (int64_t at = offset; at < offset + len && rc == 0; at += MC_PWRITE_SLICE_BYTES) {
+    rc = pwrite_all(fd, zeros, slice_of(offset + len - at, MC_PWRITE_SLICE_BYTES), at);
+  }
+  if (rc == 0) rc = write_back_slices(fd, offset, len);
   restore_io_priority(tid, saved);
   return rc;
 }
@@ -258,18 +294,7 @@ int mc_munlock(void *base, int64_t offset, int64_t len) {
 
 int mc_pwrite(int fd, const void *base, int64_t offset, int64_t len, int64_t file_offset) {
   lower_thread_priority();
-  const char *from = (const char *)base + offset;
-  while (len > 0) {
-    size_t piece = (size_t)slice_of(len, MC_PWRITE_SLICE_BYTES);
-    ssize_t n = pwrite(fd, from, piece, (off_t)file_offset);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (n == 0) return -EIO; /* no progress on a regular file: treat as an I/O error */
-    from += n; len -= n; file_offset += n;
-  }
-  return 0;
+  return pwrite_all(fd, (const char *)base + offset, len, file_offset);
 }
 
 int mc_release_mapping(void *base, int64_t len) {

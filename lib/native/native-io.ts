@@ -67,11 +67,16 @@ export interface NativeIO {
    * populateWrite, then the range written to disk through `fd` (a descriptor
    * of the mapped file used only for this), in one call off the JS thread, at
    * the idle I/O priority: makes a prepared segment's blocks written blocks
-   * (SYNC_FLUSH warm-up). Changes no byte. `unmapPages`: then drops the
-   * range's page-table entries (the page cache keeps the pages), for a mapping
-   * nothing writes through (direct mode), so they stay out of the resident set.
+   * (SYNC_FLUSH warm-up, mapped mode). Changes no byte.
    */
-  warmWriteBack(mapping: Buffer, position: number, length: number, fd: number, unmapPages?: boolean): Promise<void>;
+  warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void>;
+  /**
+   * Direct mode's warmWriteBack, without the mapping: writes zeros over
+   * [offset, offset + length) of the file and writes them to disk, off the
+   * JS thread, at the idle I/O priority. Overwrites the range: the caller
+   * makes sure nothing else writes there meanwhile.
+   */
+  zeroFillWriteBack(fd: number, offset: number, length: number): Promise<void>;
   /** Faults in [position, position + length) of a mapping for reading, off the JS thread (before a long scan). */
   populateRead(mapping: Buffer, position: number, length: number): Promise<void>;
   /** One past the last non-zero byte of [position, position + length), or `position` if all zero; off the JS thread. */

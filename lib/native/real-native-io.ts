@@ -193,8 +193,12 @@ export class RealNativeIO implements NativeIO {
     throwIfFailed(await callAsync(shim().mc_populate_write, mapping, position, length), 'madvise(MADV_POPULATE_WRITE)');
   }
 
-  async warmWriteBack(mapping: Buffer, position: number, length: number, fd: number, unmapPages = false): Promise<void> {
-    throwIfFailed(await callAsync(shim().mc_warm_write_back, mapping, position, length, fd, unmapPages ? 1 : 0), 'warm write-back (madvise, sync_file_range)');
+  async warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void> {
+    throwIfFailed(await callAsync(shim().mc_warm_write_back, mapping, position, length, fd), 'warm write-back (madvise, sync_file_range)');
+  }
+
+  async zeroFillWriteBack(fd: number, offset: number, length: number): Promise<void> {
+    throwIfFailed(await callAsync(shim().mc_zero_fill_write_back, fd, offset, length), 'zero-fill write-back (pwrite, sync_file_range)');
   }
 
   async populateRead(mapping: Buffer, position: number, length: number): Promise<void> {

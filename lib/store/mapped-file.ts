@@ -36,8 +36,8 @@ type State = 'open' | 'closing' | 'closed';
 
 /** Bytes pre-faulted per native call while warming. */
 const WARM_SLICE_BYTES = 64 * 1024 * 1024;
-/** Bytes pre-faulted and written back per native call while warming with write-back. */
-const WARM_WRITE_BACK_SLICE_BYTES = 8 * 1024 * 1024;
+/** Bytes pre-faulted (or zero-filled) and written back per native call while warming with write-back. */
+export const WARM_WRITE_BACK_SLICE_BYTES = 8 * 1024 * 1024;
 
 /** How long close/destroy wait for readers that still hold the segment before releasing it anyway. */
 const READER_DRAIN_DEADLINE_MS = 1_000;
@@ -70,6 +70,8 @@ export class MappedFile {
   private writtenBack = false;
   /** Advised 'random' alone by warm() for a SYNC_FLUSH store's mapped segment, until it is full and flushed. */
   private smallFolios = false;
+  /** Direct mode's write-back warm-up: the slice of zeros being written, which a commit reaching into it waits for. */
+  private zeroFilling: { from: number; done: Promise<void> } | undefined;
 
   private constructor(params: MappedFileParams, fd: number, mapping: Buffer) {
     this.native = params.native;
@@ -284,7 +286,12 @@ export class MappedFile {
    * committed position. Concurrent calls run one after another.
    */
   async commit(leastPages: number): Promise<number> {
-    while (this.commitInFlight !== undefined) await this.commitInFlight;
+    for (;;) {
+      if (this.commitInFlight !== undefined) await this.commitInFlight;
+      // The warm-up writes zeros ahead of the writer (warmZeroFilling): data must land after them.
+      else if (this.zeroFilling !== undefined && this.wrote > this.zeroFilling.from) await this.zeroFilling.done;
+      else break;
+    }
     this.checkOpen();
     if (this.strategy.commitsOnWrite) return this.committedPosition;
     const from = this.committed;
@@ -341,14 +348,15 @@ export class MappedFile {
    * fresh segment run at memory speed. In direct mode the writes go to the
    * pool buffer (already faulted), so only the pool buffer is borrowed here.
    *
-   * With `writeBack` (SYNC_FLUSH stores) the pages from the write position on
-   * are also faulted in and written to disk, slice by slice, in both modes,
-   * so the segment's blocks are written blocks, not fallocate's unwritten
-   * extents: a durable append's flush then overwrites data in place and
-   * commits no metadata (about half the fdatasync latency here). Neither step
-   * changes a byte (MADV_POPULATE_WRITE keeps the contents; writeback writes
-   * what is there), so appends may run beside it. Costs one segment of disk
-   * writes per segment, as RocketMQ's warm-up does under SYNC_FLUSH.
+   * With `writeBack` (SYNC_FLUSH stores) the segment from the write position
+   * on is also written to disk, slice by slice, so its blocks are written
+   * blocks, not fallocate's unwritten extents: a durable append's flush then
+   * overwrites data in place and commits no metadata (about half the
+   * fdatasync latency here). Mapped mode faults the pages in and writes them
+   * back, which changes no byte (MADV_POPULATE_WRITE keeps the contents), so
+   * appends may run beside it; direct mode writes zeros with pwrite instead,
+   * ahead of the writer (warmZeroFilling). Costs one segment of disk writes
+   * per segment, as RocketMQ's warm-up does under SYNC_FLUSH.
    *
    * While it faults pages in, the mapping is advised 'hugepage' + 'random':
    * without them a fault on a page not in the cache fills the whole
@@ -362,19 +370,22 @@ export class MappedFile {
    * write-back implies by default): it gets 'random' alone, so 4 KiB folios,
    * and keeps it until it is full and flushed. Appends through a mapping
    * dirty whole folios, and a group flush writes back every dirty folio it
-   * covers: with 2 MiB folios each group wrote 2 MiB. Direct mode writes with
-   * pwrite, which dirties only the blocks written, so keeps the large folios.
+   * covers: with 2 MiB folios each group wrote 2 MiB.
    * The measurements: bench/README.md ("Kept: one 2 MiB folio per page-cache
    * miss", "Mapped SYNC_FLUSH segments take 4 KiB folios").
    */
   async warm(writeBack = false, syncFlush = writeBack): Promise<void> {
     this.checkOpen();
-    if (!this.strategy.commitsOnWrite) this.strategy.writeBuffer();
-    // Direct mode without write-back faults nothing in: its pool buffer is the write target.
-    if (!writeBack && !this.strategy.commitsOnWrite) return;
+    if (!this.strategy.commitsOnWrite) {
+      // Direct mode never writes through the mapping: its pool buffer (borrowed
+      // here) is the write target, so nothing is faulted in or advised.
+      this.strategy.writeBuffer();
+      if (writeBack) await this.asIoReader(() => this.warmZeroFilling());
+      return;
+    }
     // Small folios stay advised until the segment is full and flushed (flush()):
     // a page evicted meanwhile and faulted back by an append would come back large.
-    this.smallFolios = syncFlush && this.strategy.commitsOnWrite;
+    this.smallFolios = syncFlush;
     // As an I/O reader: the mapping stays alive while the kernel faults it in (and is advised).
     await this.asIoReader(async () => {
       try {
@@ -412,7 +423,37 @@ export class MappedFile {
     return this.state === 'open';
   }
 
-  /** warm(true): pre-fault and write back, slice by slice (at most one slice of dirty zeros for a concurrent whole-file fdatasync to meet). */
+  /**
+   * Direct mode's warm(true): writes zeros over [wrote, end) with pwrite and
+   * writes them back, slice by slice, through its own descriptor (see
+   * warmWritingBack). Not through the mapping: faulting it in took the mmap
+   * lock and the CPU from the store's flushes (bench/README.md, "The
+   * SYNC_FLUSH warm-up beside group commits"). Zeros only where the writer
+   * has not been: a commit reaching the slice in flight waits for it
+   * (commit), and once the writer passes the warm-up, its own commits write
+   * the rest.
+   */
+  private async warmZeroFilling(): Promise<void> {
+    const fd = await this.native.openFile(this.path, false);
+    try {
+      for (let position = this.wrote; position < this.fileSizeBytes; position += WARM_WRITE_BACK_SLICE_BYTES) {
+        if (this.state !== 'open' || this.wrote > position) return;
+        const run = this.native.zeroFillWriteBack(fd, position, Math.min(WARM_WRITE_BACK_SLICE_BYTES, this.fileSizeBytes - position));
+        this.zeroFilling = { from: position, done: run.catch(() => undefined) };
+        try {
+          await run;
+        } finally {
+          this.zeroFilling = undefined;
+        }
+      }
+      // The unwritten-to-written conversions are metadata: written now, not by the first group flush.
+      await this.native.fdatasync(fd);
+    } finally {
+      await this.native.closeFile(fd);
+    }
+  }
+
+  /** Mapped mode's warm(true): pre-fault and write back, slice by slice (at most one slice of dirty zeros for a concurrent whole-file fdatasync to meet). */
   private async warmWritingBack(): Promise<void> {
     // Its own descriptor of the file: a close of the segment never leaves it a
     // number reused by another file, and its syncs cannot take a write error
@@ -420,9 +461,7 @@ export class MappedFile {
     // open file once).
     const fd = await this.native.openFile(this.path, false);
     try {
-      // Direct mode never writes through the mapping: its page-table entries need not stay.
-      const unmapPages = !this.strategy.commitsOnWrite;
-      const done = await this.warmSlices(WARM_WRITE_BACK_SLICE_BYTES, (position, length) => this.native.warmWriteBack(this.mapping, position, length, fd, unmapPages));
+      const done = await this.warmSlices(WARM_WRITE_BACK_SLICE_BYTES, (position, length) => this.native.warmWriteBack(this.mapping, position, length, fd));
       if (!done) return;
       // The unwritten-to-written conversions are journalled: commit them now, not in the first group flush.
       await this.native.fdatasync(fd);

@@ -116,6 +116,7 @@ export type ErrnoName = keyof typeof osConstants.errno;
 const FAULTABLE_CALLS: ReadonlySet<string> = new Set<FaultableCall>([
   'openFile', 'closeFile', 'fileSize', 'truncate', 'unlink', 'syncDirectory', 'mapShared', 'mapAnonymous', 'releaseMapping',
   'fallocate', 'populateWrite', 'populateRead', 'msync', 'fdatasync', 'pwrite', 'mlock', 'lockExclusive', 'warmWriteBack',
+  'zeroFillWriteBack',
 ]);
 
 const E = osConstants.errno;
@@ -445,6 +446,16 @@ export class FaultNativeIO implements NativeIO {
     if (errno !== undefined) throw errnoError(errno, 'warm write-back');
     await this.populateWrite(mapping, position, length);
     await this.msync(mapping, position, length, fd);
+  }
+
+  /** Zeros over the range, made durable as zeros (a power cut before it ends leaves the range as it was). */
+  async zeroFillWriteBack(fd: number, offset: number, length: number): Promise<void> {
+    const tracked = this.current(this.fds.get(fd), `zero-fill write-back(fd ${fd})`);
+    const errno = this.enter('zeroFillWriteBack');
+    if (errno !== undefined) throw errnoError(errno, 'zero-fill write-back');
+    const commit = tracked === undefined || length === 0 ? undefined : this.prepareSync(tracked.inode, offset, Buffer.alloc(length));
+    await this.track(this.inner.zeroFillWriteBack(fd, offset, length));
+    commit?.();
   }
 
   async dataEnd(mapping: Buffer, position: number, length: number): Promise<number> {

@@ -3,8 +3,9 @@
  * the mapping is advised 'hugepage' + 'random' while the kernel faults it
  * in, so each page-cache miss fills one 2 MiB folio instead of a whole
  * read-ahead window in one unpreemptible stretch ('random' alone, 4 KiB
- * folios, for a mapped SYNC_FLUSH segment), and 'normal' afterwards;
- * and warm-ups run one at a time. The advice is read back from the kernel
+ * folios, for a mapped SYNC_FLUSH segment), and 'normal' afterwards; a
+ * direct-mode segment is never faulted in through its mapping; and
+ * warm-ups run one at a time. The advice is read back from the kernel
  * (/proc/self/smaps VmFlags: "hg" = MADV_HUGEPAGE, "rr" = MADV_RANDOM).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import type { WriteMode } from '../../lib/config.js';
 import type { NativeIO } from '../../lib/native/native-io.js';
 import { realNativeIO } from '../../lib/native/index.js';
 import { AllocateMappedFileService } from '../../lib/store/allocate-mapped-file-service.js';
-import { MappedFile } from '../../lib/store/mapped-file.js';
+import { MappedFile, WARM_WRITE_BACK_SLICE_BYTES } from '../../lib/store/mapped-file.js';
 import { TransientStorePool } from '../../lib/store/transient-store-pool.js';
 import { writeStrategyFactory } from '../../lib/strategy/index.js';
 import { ForwardingNativeIO } from '../durability/helpers/forwarding-native-io.js';
@@ -23,13 +24,24 @@ import { waitFor } from '../helpers/wait-for.js';
 const SEGMENT = 4 * 1024 * 1024;
 const HUGE_PAGES = existsSync('/sys/kernel/mm/transparent_hugepage/enabled');
 
-/** The kernel's VmFlags of this process's mapping of `path` (two-letter codes). */
-function vmFlags(path: string): string[] {
+/** The lines after this process's mapping of `path` in /proc/self/smaps (its fields first). */
+function smapsOf(path: string): string[] {
   const lines = readFileSync('/proc/self/smaps', 'utf8').split('\n');
   const header = lines.findIndex((line) => line.endsWith(` ${path}`));
   expect(header, `a mapping of ${path} in /proc/self/smaps`).toBeGreaterThanOrEqual(0);
-  const flags = lines.slice(header + 1).find((line) => line.startsWith('VmFlags:'));
+  return lines.slice(header + 1);
+}
+
+/** The kernel's VmFlags of this process's mapping of `path` (two-letter codes). */
+function vmFlags(path: string): string[] {
+  const flags = smapsOf(path).find((line) => line.startsWith('VmFlags:'));
   return flags!.slice('VmFlags:'.length).trim().split(/\s+/);
+}
+
+/** A size field (e.g. "Rss") of this process's mapping of `path`, in KiB. */
+function mappedKiB(path: string, field: string): number {
+  const row = smapsOf(path).find((line) => line.startsWith(`${field}:`));
+  return Number(/(\d+) kB/.exec(row!)![1]);
 }
 
 /** Records the mapping's VmFlags at every pre-fault call, before it runs. */
@@ -40,9 +52,14 @@ class AdviceProbe extends ForwardingNativeIO {
     this.seen.push(vmFlags(this.path));
     return super.populateWrite(mapping, position, length);
   }
-  override warmWriteBack(mapping: Buffer, position: number, length: number, fd: number, unmapPages?: boolean): Promise<void> {
+  override warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void> {
     this.seen.push(vmFlags(this.path));
-    return super.warmWriteBack(mapping, position, length, fd, unmapPages);
+    return super.warmWriteBack(mapping, position, length, fd);
+  }
+  readonly zeroFilled: Array<[offset: number, length: number]> = [];
+  override zeroFillWriteBack(fd: number, offset: number, length: number): Promise<void> {
+    this.zeroFilled.push([offset, length]);
+    return super.zeroFillWriteBack(fd, offset, length);
   }
 }
 
@@ -66,7 +83,6 @@ describe('warm-up advice', () => {
   // MADV_HUGEPAGE is refused (EINVAL) by a kernel built without transparent huge pages.
   it.skipIf(!HUGE_PAGES).each<[WriteMode, boolean, boolean, string[]]>([
     ['mapped', false, false, ['hg', 'rr']],
-    ['direct', true, true, ['hg', 'rr']],
   ])('%s mode, write-back %s, SYNC_FLUSH %s: advised %j while faulting in, read-ahead back after', async (mode, writeBack, syncFlush, during) => {
     const probe = new AdviceProbe(realNativeIO());
     const file = await segment(probe, mode);
@@ -112,13 +128,19 @@ describe('warm-up advice', () => {
     }
   });
 
-  it('a direct-mode segment without write-back is not faulted in, and not advised', async () => {
+  // Its writes go to the pool buffer; with write-back, zeros go to the file by pwrite.
+  it.each<[boolean]>([[false], [true]])('a direct-mode segment, write-back %s, is not faulted in through its mapping, and not advised', async (writeBack) => {
     const probe = new AdviceProbe(realNativeIO());
     const file = await segment(probe, 'direct');
     try {
-      await file.warm(false);
+      probe.path = file.path;
+      await file.warm(writeBack);
       expect(probe.seen).toEqual([]);
       expect(vmFlags(file.path)).not.toContain('hg');
+      expect(vmFlags(file.path)).not.toContain('rr');
+      expect(mappedKiB(file.path, 'Rss')).toBe(0); // no page of it in this process's page tables
+      expect(SEGMENT).toBeLessThanOrEqual(WARM_WRITE_BACK_SLICE_BYTES);
+      expect(probe.zeroFilled).toEqual(writeBack ? [[0, SEGMENT]] : []);
     } finally {
       await file.destroy();
     }

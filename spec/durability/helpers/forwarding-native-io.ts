@@ -76,8 +76,11 @@ export class ForwardingNativeIO implements NativeIO {
   dataEnd(mapping: Buffer, position: number, length: number): Promise<number> {
     return this.inner.dataEnd(mapping, position, length);
   }
-  warmWriteBack(mapping: Buffer, position: number, length: number, fd: number, unmapPages?: boolean): Promise<void> {
-    return this.inner.warmWriteBack(mapping, position, length, fd, unmapPages);
+  warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void> {
+    return this.inner.warmWriteBack(mapping, position, length, fd);
+  }
+  zeroFillWriteBack(fd: number, offset: number, length: number): Promise<void> {
+    return this.inner.zeroFillWriteBack(fd, offset, length);
   }
   msync(mapping: Buffer, position: number, length: number, fd?: number): Promise<void> {
     return this.inner.msync(mapping, position, length, fd);

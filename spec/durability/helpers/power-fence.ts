@@ -123,8 +123,11 @@ export class PowerFence extends ForwardingNativeIO {
   override populateWrite(mapping: Buffer, position: number, length: number): Promise<void> {
     return this.guard('madvise(MADV_POPULATE_WRITE)', () => super.populateWrite(mapping, position, length));
   }
-  override warmWriteBack(mapping: Buffer, position: number, length: number, fd: number, unmapPages?: boolean): Promise<void> {
-    return this.guard('warm write-back', () => super.warmWriteBack(mapping, position, length, fd, unmapPages));
+  override warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void> {
+    return this.guard('warm write-back', () => super.warmWriteBack(mapping, position, length, fd));
+  }
+  override zeroFillWriteBack(fd: number, offset: number, length: number): Promise<void> {
+    return this.guard('zero-fill write-back', () => super.zeroFillWriteBack(fd, offset, length));
   }
   override msync(mapping: Buffer, position: number, length: number, fd?: number): Promise<void> {
     return this.guard('msync', () => super.msync(mapping, position, length, fd));
