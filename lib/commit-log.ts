@@ -259,15 +259,15 @@ export class CommitLog {
           : undefined;
       if (pool) cleanups.push(() => pool.destroy());
       // SYNC_FLUSH: warmed segments are also written back, so durable appends overwrite
-      // written blocks (no metadata to commit per flush).
-      const warmWriteBack = options.flushDiskType === 'SYNC_FLUSH';
+      // written blocks (no metadata to commit per flush); mapped ones take small folios.
+      const syncFlush = options.flushDiskType === 'SYNC_FLUSH';
       const queue = new MappedFileQueue({
         native,
         directory,
         fileSizeBytes: options.mappedFileSizeCommitLog,
         strategyFactory: writeStrategyFactory({ mode: options.writeMode, ...(pool ? { pool } : {}) }),
         warm: options.warmMapedFileEnable,
-        warmWriteBack,
+        syncFlush,
       });
       cleanups.push(() => queue.close());
       await queue.load();
@@ -287,13 +287,15 @@ export class CommitLog {
       // new (a fresh store; under SYNC_FLUSH also written back, about a second
       // per GiB here), in the background if it already holds data.
       const first = await queue.lastMappedFileForAppend(recovery.endOffset);
+      // Also a loaded segment, which the allocation service did not create.
+      if (syncFlush) await first.useSmallFolios();
       if (options.warmMapedFileEnable) {
         // A segment that holds data is warmed beside the appends, without write-back: that
         // would write where they land, and a whole-file fdatasync would meet its dirty zeros.
         const fresh = first.wrotePosition === 0;
         // Not in the allocation service's turn: open() waits for a fresh segment's warm-up,
         // and the next segment's (started by lastMappedFileForAppend) may run beside it.
-        const warming = first.warm(fresh && warmWriteBack, warmWriteBack).catch(() => undefined);
+        const warming = first.warm(fresh && syncFlush).catch(() => undefined);
         if (fresh) await warming;
       }
       const log = new CommitLog({ options, native, queue, pool, lock, checkpoint, recovery });

@@ -31,8 +31,8 @@ export interface AllocateMappedFileServiceParams {
   strategyFactory: WriteStrategyFactory;
   /** Pre-fault prepared segments (RocketMQ warmMapedFileEnable). */
   warm: boolean;
-  /** With `warm`: also write the pre-faulted pages to disk (SYNC_FLUSH stores; see MappedFile.warm). */
-  warmWriteBack?: boolean;
+  /** A SYNC_FLUSH store: mapped segments take 4 KiB folios (MappedFile.useSmallFolios); with `warm`, warm-ups also write to disk (MappedFile.warm). */
+  syncFlush?: boolean;
 }
 
 interface Allocation {
@@ -82,14 +82,13 @@ export class AllocateMappedFileService {
   prepare(fileFromOffset: number): void {
     if (this.stopped || this.pending.has(fileFromOffset)) return;
     assert(this.pending.size < PREPARED_MAX, `at most ${PREPARED_MAX} segments prepared ahead`);
-    const created = MappedFile.create({ ...this.params, fileFromOffset });
+    const created = this.createSegment(fileFromOffset);
     const allocation: Allocation = { fileFromOffset, file: undefined, created, done: created, warmed: false, startedAt: performance.now() };
     allocation.done = (async () => {
       const file = await created.catch(() => undefined);
       if (file === undefined) return undefined;
       allocation.file = file;
-      const writeBack = this.params.warmWriteBack ?? false;
-      if (this.params.warm) await this.warmInTurn(file, writeBack, writeBack);
+      if (this.params.warm) await this.warmInTurn(file, this.params.syncFlush ?? false);
       allocation.warmed = true;
       this.lastAllocationMillis = performance.now() - allocation.startedAt;
       return file;
@@ -104,10 +103,10 @@ export class AllocateMappedFileService {
    * comment). Never rejects: warming is an optimisation, and a refused
    * pre-fault leaves a usable segment.
    */
-  private warmInTurn(file: MappedFile, writeBack: boolean, syncFlush: boolean): Promise<void> {
+  private warmInTurn(file: MappedFile, writeBack: boolean): Promise<void> {
     const turn = this.warming.then(async () => {
       if (this.stopped || !file.isOpen) return;
-      await file.warm(writeBack, syncFlush);
+      await file.warm(writeBack);
     });
     this.warming = turn.catch(() => undefined);
     return this.warming;
@@ -131,7 +130,14 @@ export class AllocateMappedFileService {
       this.pending.delete(fileFromOffset);
       return allocation.created;
     }
-    return MappedFile.create({ ...this.params, fileFromOffset });
+    return this.createSegment(fileFromOffset);
+  }
+
+  /** Creates the segment; a SYNC_FLUSH store's takes small folios from the start (no append may fault a large one in). */
+  private async createSegment(fileFromOffset: number): Promise<MappedFile> {
+    const file = await MappedFile.create({ ...this.params, fileFromOffset });
+    if (this.params.syncFlush === true) await file.useSmallFolios();
+    return file;
   }
 
   /**

@@ -25,8 +25,8 @@ export interface MappedFileQueueParams {
   strategyFactory: WriteStrategyFactory;
   /** Pre-fault segments prepared in the background. */
   warm: boolean;
-  /** With `warm`: also write the pre-faulted pages to disk (SYNC_FLUSH; see MappedFile.warm). */
-  warmWriteBack?: boolean;
+  /** A SYNC_FLUSH store: mapped segments take 4 KiB folios; with `warm`, warm-ups also write to disk (AllocateMappedFileService). */
+  syncFlush?: boolean;
 }
 
 /** Bound on segments in one queue: 2^20 GiB-sized segments is a petabyte. */

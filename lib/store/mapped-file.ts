@@ -366,15 +366,11 @@ export class MappedFile {
    * reads their read-ahead back. Both are hints: a kernel without them warms
    * as before.
    *
-   * Except a mapped segment of a SYNC_FLUSH store (`syncFlush`, which
-   * write-back implies by default): it gets 'random' alone, so 4 KiB folios,
-   * and keeps it until it is full and flushed. Appends through a mapping
-   * dirty whole folios, and a group flush writes back every dirty folio it
-   * covers: with 2 MiB folios each group wrote 2 MiB.
-   * The measurements: bench/README.md ("Kept: one 2 MiB folio per page-cache
-   * miss", "Mapped SYNC_FLUSH segments take 4 KiB folios").
+   * Except a segment given useSmallFolios() first (a mapped SYNC_FLUSH
+   * segment): it keeps 'random' alone. The measurements: bench/README.md
+   * ("Kept: one 2 MiB folio per page-cache miss").
    */
-  async warm(writeBack = false, syncFlush = writeBack): Promise<void> {
+  async warm(writeBack = false): Promise<void> {
     this.checkOpen();
     if (!this.strategy.commitsOnWrite) {
       // Direct mode never writes through the mapping: its pool buffer (borrowed
@@ -383,9 +379,6 @@ export class MappedFile {
       if (writeBack) await this.asIoReader(() => this.warmZeroFilling());
       return;
     }
-    // Small folios stay advised until the segment is full and flushed (flush()):
-    // a page evicted meanwhile and faulted back by an append would come back large.
-    this.smallFolios = syncFlush;
     // As an I/O reader: the mapping stays alive while the kernel faults it in (and is advised).
     await this.asIoReader(async () => {
       try {
@@ -397,6 +390,27 @@ export class MappedFile {
         if (!this.smallFolios) await this.adviseWhole('normal');
       }
     });
+  }
+
+  /**
+   * A SYNC_FLUSH store's mapped segment that still takes appends: 4 KiB
+   * page-cache folios ('random' advice, no read-around) until it is full and
+   * flushed. A store through a shared mapping dirties its whole folio, and a
+   * group flush writes back every dirty folio it covers: with the 2 MiB
+   * folios that read-around or warm() make, each group wrote 2 MiB
+   * (bench/README.md, "Mapped SYNC_FLUSH segments take 4 KiB folios"). Kept
+   * until then, as a page evicted meanwhile and faulted back by an append
+   * would come back large. Give it before warm(). Direct mode writes with
+   * pwrite: nothing to do.
+   */
+  async useSmallFolios(): Promise<void> {
+    if (!this.strategy.commitsOnWrite || this.smallFolios || this.isFull || !this.hold()) return;
+    this.smallFolios = true;
+    try {
+      await this.adviseWhole('random');
+    } finally {
+      this.releaseReader();
+    }
   }
 
   /** madvise of the whole mapping. A hint: a failure, even of the native call, only costs speed. */

@@ -160,9 +160,11 @@ describe.each<WriteMode>(['mapped', 'direct'])('warm-up with write-back, %s mode
 
   it('a warm-up write-back that fails (EIO) leaves a usable store: not poisoned, appends durable, flushes by msync in mapped mode', async () => {
     const twin = new FaultNativeIO({ random: seededRandomForTest() });
-    twin.failOn('warmWriteBack', { nth: 1, errno: 'EIO' });
+    const warmUp = writeMode === 'mapped' ? 'warmWriteBack' : 'zeroFillWriteBack';
+    twin.failOn(warmUp, { nth: 1, errno: 'EIO' });
     const options = { ...TEST_MIN, mappedFileSizeCommitLog: SEGMENT, storePathCommitLog: join(dir.path, 'failed'), flushDiskType: 'SYNC_FLUSH' as const, writeMode, native: twin };
     const log = await CommitLog.open(options);
+    expect(twin.calls(warmUp)).toBeGreaterThanOrEqual(1); // the failure happened
     const body = Buffer.alloc(700, 0x44);
     const written = [];
     try {
