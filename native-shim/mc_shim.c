@@ -219,9 +219,6 @@ int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd) {
   return rc;
 }
 
-/* The source of mc_zero_fill_write_back's writes. */
-static const char zeros[MC_PWRITE_SLICE_BYTES];
-
 /* Writes all of [from, from + len) at file_offset, in slices (see MC_PWRITE_SLICE_BYTES). */
 static int pwrite_all(int fd, const char *from, int64_t len, int64_t file_offset) {
   while (len > 0) {
@@ -237,15 +234,11 @@ static int pwrite_all(int fd, const char *from, int64_t len, int64_t file_offset
   return 0;
 }
 
-int mc_zero_fill_write_back(int fd, int64_t offset, int64_t len) {
+int mc_write_back(int fd, int64_t offset, int64_t len) {
   lower_thread_priority();
   pid_t tid = (pid_t)syscall(SYS_gettid);
   long saved = lower_io_priority(tid);
-  int rc = 0;
-  for (int64_t at = offset; at < offset + len && rc == 0; at += MC_PWRITE_SLICE_BYTES) {
-    rc = pwrite_all(fd, zeros, slice_of(offset + len - at, MC_PWRITE_SLICE_BYTES), at);
-  }
-  if (rc == 0) rc = write_back_slices(fd, offset, len);
+  int rc = write_back_slices(fd, offset, len);
   restore_io_priority(tid, saved);
   return rc;
 }

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* ABI version; bumped on any incompatible change. lib/native checks it at load. */
-#define MC_SHIM_ABI_VERSION 5
+#define MC_SHIM_ABI_VERSION 6
 int mc_abi_version(void);
 
 /* fdatasync(fd). When [dirty_from, dirty_to) is longer than one 1 MiB slice,
@@ -44,13 +44,13 @@ int mc_msync(void *base, int64_t offset, int64_t len, int fd);
  * fdatasync of data written there commits no metadata. */
 int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd);
 
-/* The same for direct mode, without the mapping: writes zeros over
- * [offset, offset+len) of the file with pwrite, and writes them back 1 MiB
- * at a time, at the idle I/O priority class. Overwrites the range: the
- * caller makes sure nothing else writes there meanwhile. Faulting the
- * mapping in instead (populate) took the process's mmap lock and CPU from a
- * direct-mode store's flushes (group-commit ack p99 4-5 ms against 2 ms). */
-int mc_zero_fill_write_back(int fd, int64_t offset, int64_t len);
+/* The write-back half of mc_warm_write_back alone, for direct mode, whose
+ * warm-up writes zeros with mc_pwrite first and leaves the mapping alone
+ * (faulting it in took the process's mmap lock and CPU from a direct-mode
+ * store's flushes: group-commit ack p99 4-5 ms against 2 ms): writes
+ * [offset, offset+len) of the file back through `fd` and waits, 1 MiB at a
+ * time, at the idle I/O priority class. */
+int mc_write_back(int fd, int64_t offset, int64_t len);
 
 /* madvise of a range; advice is the raw Linux constant. */
 int mc_madvise(void *base, int64_t offset, int64_t len, int advice);

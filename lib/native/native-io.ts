@@ -71,12 +71,12 @@ export interface NativeIO {
    */
   warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void>;
   /**
-   * Direct mode's warmWriteBack, without the mapping: writes zeros over
-   * [offset, offset + length) of the file and writes them to disk, off the
-   * JS thread, at the idle I/O priority. Overwrites the range: the caller
-   * makes sure nothing else writes there meanwhile.
+   * The write-back half of warmWriteBack alone (direct mode's warm-up, which
+   * writes zeros with pwrite first): writes [offset, offset + length) of the
+   * file to disk through `fd` and waits, off the JS thread, at the idle I/O
+   * priority. Not a durability point (no device cache flush, no metadata).
    */
-  zeroFillWriteBack(fd: number, offset: number, length: number): Promise<void>;
+  writeBack(fd: number, offset: number, length: number): Promise<void>;
   /** Faults in [position, position + length) of a mapping for reading, off the JS thread (before a long scan). */
   populateRead(mapping: Buffer, position: number, length: number): Promise<void>;
   /** One past the last non-zero byte of [position, position + length), or `position` if all zero; off the JS thread. */

@@ -197,8 +197,8 @@ export class RealNativeIO implements NativeIO {
     throwIfFailed(await callAsync(shim().mc_warm_write_back, mapping, position, length, fd), 'warm write-back (madvise, sync_file_range)');
   }
 
-  async zeroFillWriteBack(fd: number, offset: number, length: number): Promise<void> {
-    throwIfFailed(await callAsync(shim().mc_zero_fill_write_back, fd, offset, length), 'zero-fill write-back (pwrite, sync_file_range)');
+  async writeBack(fd: number, offset: number, length: number): Promise<void> {
+    throwIfFailed(await callAsync(shim().mc_write_back, fd, offset, length), 'write-back (sync_file_range)');
   }
 
   async populateRead(mapping: Buffer, position: number, length: number): Promise<void> {

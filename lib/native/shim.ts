@@ -18,7 +18,7 @@ import { CommitLogError } from '../errors.js';
 const require = createRequire(import.meta.url);
 
 /** The ABI version native-shim/mc_shim.h declares; they must agree. */
-const SHIM_ABI_VERSION = 5;
+const SHIM_ABI_VERSION = 6;
 
 type Callback = (err: Error | null, value: number) => void;
 interface ForeignFunction<A extends unknown[]> {
@@ -36,7 +36,7 @@ export interface ShimFunctions {
   mc_populate_write: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_populate_read: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_warm_write_back: ForeignFunction<[base: Buffer, offset: number, len: number, fd: number]>;
-  mc_zero_fill_write_back: ForeignFunction<[fd: number, offset: number, len: number]>;
+  mc_write_back: ForeignFunction<[fd: number, offset: number, len: number]>;
   mc_data_end: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_mlock: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_munlock: ForeignFunction<[base: Buffer, offset: number, len: number]>;
@@ -93,7 +93,7 @@ function loadShim(): ShimFunctions {
     mc_populate_write: ['int', [ptr, 'int64', 'int64']],
     mc_populate_read: ['int', [ptr, 'int64', 'int64']],
     mc_warm_write_back: ['int', [ptr, 'int64', 'int64', 'int']],
-    mc_zero_fill_write_back: ['int', ['int', 'int64', 'int64']],
+    mc_write_back: ['int', ['int', 'int64', 'int64']],
     mc_data_end: ['int64', [ptr, 'int64', 'int64']],
     mc_mlock: ['int', [ptr, 'int64', 'int64']],
     mc_munlock: ['int', [ptr, 'int64', 'int64']],

@@ -39,6 +39,13 @@ const WARM_SLICE_BYTES = 64 * 1024 * 1024;
 /** Bytes pre-faulted (or zero-filled) and written back per native call while warming with write-back. */
 export const WARM_WRITE_BACK_SLICE_BYTES = 8 * 1024 * 1024;
 
+/** The source of the direct-mode warm-up's zeros (writeZeros), made on first use and never written to. */
+let zeroBytes: Buffer | undefined;
+function zeroSource(): Buffer {
+  zeroBytes ??= Buffer.alloc(1024 * 1024);
+  return zeroBytes;
+}
+
 /** How long close/destroy wait for readers that still hold the segment before releasing it anyway. */
 const READER_DRAIN_DEADLINE_MS = 1_000;
 
@@ -443,27 +450,37 @@ export class MappedFile {
    * warmWritingBack). Not through the mapping: faulting it in took the mmap
    * lock and the CPU from the store's flushes (bench/README.md, "The
    * SYNC_FLUSH warm-up beside group commits"). Zeros only where the writer
-   * has not been: a commit reaching the slice in flight waits for it
-   * (commit), and once the writer passes the warm-up, its own commits write
-   * the rest.
+   * has not been: a commit reaching a slice while its zeros are being
+   * written waits for them (commit), not for their write-back, which runs at
+   * the idle I/O priority; once the writer passes the warm-up, its own
+   * commits write the rest.
    */
   private async warmZeroFilling(): Promise<void> {
     const fd = await this.native.openFile(this.path, false);
     try {
       for (let position = this.wrote; position < this.fileSizeBytes; position += WARM_WRITE_BACK_SLICE_BYTES) {
         if (this.state !== 'open' || this.wrote > position) return;
-        const run = this.native.zeroFillWriteBack(fd, position, Math.min(WARM_WRITE_BACK_SLICE_BYTES, this.fileSizeBytes - position));
-        this.zeroFilling = { from: position, done: run.catch(() => undefined) };
+        const length = Math.min(WARM_WRITE_BACK_SLICE_BYTES, this.fileSizeBytes - position);
+        const zeros = this.writeZeros(fd, position, length);
+        this.zeroFilling = { from: position, done: zeros.catch(() => undefined) };
         try {
-          await run;
+          await zeros;
         } finally {
           this.zeroFilling = undefined;
         }
+        await this.native.writeBack(fd, position, length);
       }
       // The unwritten-to-written conversions are metadata: written now, not by the first group flush.
       await this.native.fdatasync(fd);
     } finally {
       await this.native.closeFile(fd);
+    }
+  }
+
+  private async writeZeros(fd: number, position: number, length: number): Promise<void> {
+    const source = zeroSource();
+    for (let at = position; at < position + length; at += source.length) {
+      await this.native.pwrite(fd, source, 0, Math.min(source.length, position + length - at), at);
     }
   }
 

@@ -116,7 +116,7 @@ export type ErrnoName = keyof typeof osConstants.errno;
 const FAULTABLE_CALLS: ReadonlySet<string> = new Set<FaultableCall>([
   'openFile', 'closeFile', 'fileSize', 'truncate', 'unlink', 'syncDirectory', 'mapShared', 'mapAnonymous', 'releaseMapping',
   'fallocate', 'populateWrite', 'populateRead', 'msync', 'fdatasync', 'pwrite', 'mlock', 'lockExclusive', 'warmWriteBack',
-  'zeroFillWriteBack',
+  'writeBack',
 ]);
 
 const E = osConstants.errno;
@@ -448,13 +448,13 @@ export class FaultNativeIO implements NativeIO {
     await this.msync(mapping, position, length, fd);
   }
 
-  /** Zeros over the range, made durable as zeros (a power cut before it ends leaves the range as it was). */
-  async zeroFillWriteBack(fd: number, offset: number, length: number): Promise<void> {
-    const tracked = this.current(this.fds.get(fd), `zero-fill write-back(fd ${fd})`);
-    const errno = this.enter('zeroFillWriteBack');
-    if (errno !== undefined) throw errnoError(errno, 'zero-fill write-back');
-    const commit = tracked === undefined || length === 0 ? undefined : this.prepareSync(tracked.inode, offset, Buffer.alloc(length));
-    await this.track(this.inner.zeroFillWriteBack(fd, offset, length));
+  /** The range's bytes as they are now become durable (as msync of the range would make them). */
+  async writeBack(fd: number, offset: number, length: number): Promise<void> {
+    const tracked = this.current(this.fds.get(fd), `write-back(fd ${fd})`);
+    const errno = this.enter('writeBack');
+    if (errno !== undefined) throw errnoError(errno, 'write-back');
+    const commit = tracked === undefined || length === 0 ? undefined : this.prepareSync(tracked.inode, offset, readWholeFile(fd).subarray(offset, offset + length));
+    await this.track(this.inner.writeBack(fd, offset, length));
     commit?.();
   }
 

@@ -59,10 +59,10 @@ class AdviceProbe extends ForwardingNativeIO {
     this.seen.push(vmFlags(this.path));
     return super.warmWriteBack(mapping, position, length, fd);
   }
-  readonly zeroFilled: Array<[offset: number, length: number]> = [];
-  override zeroFillWriteBack(fd: number, offset: number, length: number): Promise<void> {
-    this.zeroFilled.push([offset, length]);
-    return super.zeroFillWriteBack(fd, offset, length);
+  readonly writtenBack: Array<[offset: number, length: number]> = [];
+  override writeBack(fd: number, offset: number, length: number): Promise<void> {
+    this.writtenBack.push([offset, length]);
+    return super.writeBack(fd, offset, length);
   }
 }
 
@@ -159,7 +159,7 @@ describe('warm-up advice', () => {
     }
   });
 
-  // Its writes go to the pool buffer; with write-back, zeros go to the file by pwrite.
+  // Its writes go to the pool buffer; with write-back, zeros go to the file by pwrite and are written back.
   it.each<[boolean]>([[false], [true]])('a direct-mode segment, write-back %s, is not faulted in through its mapping, and not advised', async (writeBack) => {
     const probe = new AdviceProbe(realNativeIO());
     const file = await segment(probe, 'direct');
@@ -171,7 +171,7 @@ describe('warm-up advice', () => {
       expect(vmFlags(file.path)).not.toContain('rr');
       expect(mappedKiB(file.path, 'Rss')).toBe(0); // no page of it in this process's page tables
       expect(SEGMENT).toBeLessThanOrEqual(WARM_WRITE_BACK_SLICE_BYTES);
-      expect(probe.zeroFilled).toEqual(writeBack ? [[0, SEGMENT]] : []);
+      expect(probe.writtenBack).toEqual(writeBack ? [[0, SEGMENT]] : []);
     } finally {
       await file.destroy();
     }

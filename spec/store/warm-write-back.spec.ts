@@ -160,7 +160,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('warm-up with write-back, %s mode
 
   it('a warm-up write-back that fails (EIO) leaves a usable store: not poisoned, appends durable, flushes by msync in mapped mode', async () => {
     const twin = new FaultNativeIO({ random: seededRandomForTest() });
-    const warmUp = writeMode === 'mapped' ? 'warmWriteBack' : 'zeroFillWriteBack';
+    const warmUp = writeMode === 'mapped' ? 'warmWriteBack' : 'writeBack';
     twin.failOn(warmUp, { nth: 1, errno: 'EIO' });
     const options = { ...TEST_MIN, mappedFileSizeCommitLog: SEGMENT, storePathCommitLog: join(dir.path, 'failed'), flushDiskType: 'SYNC_FLUSH' as const, writeMode, native: twin };
     const log = await CommitLog.open(options);

@@ -1,9 +1,11 @@
 /**
  * Direct mode's write-back warm-up writes zeros over the segment with pwrite
- * (MappedFile.warmZeroFilling), ahead of the writer. A commit that reaches
- * the slice being zero-filled waits for it, so data always lands after the
- * zeros; once the writer passes the warm-up, the warm-up stops. Checked on
- * the bytes in the file.
+ * through its own descriptor (MappedFile.warmZeroFilling), ahead of the
+ * writer, then writes them back at the idle I/O priority. A commit that
+ * reaches a slice while its zeros are being written waits for them, so data
+ * always lands after the zeros; it does not wait for their write-back; once
+ * the writer passes the warm-up, the warm-up stops. Checked on the bytes in
+ * the file.
  */
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -18,19 +20,46 @@ import { waitFor } from '../helpers/wait-for.js';
 
 const SEGMENT = 3 * SLICE + 4096;
 
-/** Holds the first zero-fill slice until released; logs every slice with the writer's position when it started. */
-class GatedZeroFill extends ForwardingNativeIO {
-  readonly slices: Array<{ offset: number; length: number }> = [];
-  private gate: (() => void) | undefined;
-  private held = false;
-  override zeroFillWriteBack(fd: number, offset: number, length: number): Promise<void> {
-    this.slices.push({ offset, length });
-    if (this.held) return super.zeroFillWriteBack(fd, offset, length);
-    this.held = true;
-    return new Promise<void>((resolve) => (this.gate = resolve)).then(() => super.zeroFillWriteBack(fd, offset, length));
+/** A gate that holds calls until opened. */
+class Gate {
+  private opened = false;
+  private waiters: Array<() => void> = [];
+  pass(): Promise<void> {
+    return this.opened ? Promise.resolve() : new Promise<void>((resolve) => this.waiters.push(resolve));
   }
-  release(): void {
-    this.gate?.();
+  open(): void {
+    this.opened = true;
+    for (const resume of this.waiters.splice(0)) resume();
+  }
+}
+
+/**
+ * Tells the warm-up's writes (through the descriptor it opens itself,
+ * without create) from the commits' (the segment's own descriptor), holds
+ * the first slice's zeros or every write-back behind a gate, and logs both.
+ */
+class WarmUpProbe extends ForwardingNativeIO {
+  readonly zeroWrites: number[] = [];
+  readonly writeBacks: Array<{ offset: number; length: number }> = [];
+  readonly firstZeros = new Gate();
+  readonly writeBackGate = new Gate();
+  private readonly warmFds = new Set<number>();
+  override async openFile(path: string, create: boolean): Promise<number> {
+    const fd = await super.openFile(path, create);
+    if (!create) this.warmFds.add(fd);
+    return fd;
+  }
+  override async pwrite(fd: number, source: Buffer, position: number, length: number, fileOffset: number): Promise<void> {
+    if (this.warmFds.has(fd)) {
+      this.zeroWrites.push(fileOffset);
+      if (fileOffset < SLICE) await this.firstZeros.pass();
+    }
+    return super.pwrite(fd, source, position, length, fileOffset);
+  }
+  override async writeBack(fd: number, offset: number, length: number): Promise<void> {
+    this.writeBacks.push({ offset, length });
+    await this.writeBackGate.pass();
+    return super.writeBack(fd, offset, length);
   }
 }
 
@@ -57,28 +86,36 @@ describe('direct-mode zero-fill warm-up', () => {
     return bytes;
   }
 
+  /** Resolves `true` if `promise` settles within `ms`. */
+  async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+    let settled = false;
+    void promise.finally(() => (settled = true)).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return settled;
+  }
+
   it.each<[string, number, number[]]>([
     // The writer stays inside the first slice: the warm-up goes on after it.
     ['inside the first slice', 100 * 1024, [0, SLICE, 2 * SLICE, 3 * SLICE]],
     // The writer passes the next slice's start: the warm-up ends, the commits write the rest.
     ['past the next slice', SLICE + 12_345, [0]],
-  ])('a commit reaching the slice in flight waits for it; writer %s', async (_case, length, offsets) => {
-    const native = new GatedZeroFill(realNativeIO());
+  ])('a commit reaching the slice whose zeros are being written waits for them; writer %s', async (_case, length, writeBacks) => {
+    const native = new WarmUpProbe(realNativeIO());
+    native.writeBackGate.open();
     const file = await segment(native);
     try {
       const warming = file.warm(true);
-      await waitFor(() => native.slices.length === 1, 2_000, 2);
+      await waitFor(() => native.zeroWrites.length === 1, 2_000, 2);
       const data = write(file, length, 0x61);
-      let committed = false;
-      const committing = file.commit(0).then(() => (committed = true));
-      await new Promise((resolve) => setTimeout(resolve, 30));
-      expect(committed).toBe(false); // behind the zeros of the first slice
+      const committing = file.commit(0);
+      expect(await settlesWithin(committing, 30)).toBe(false); // behind the first slice's zeros
       expect(file.committedPosition).toBe(0);
-      native.release();
+      native.firstZeros.open();
       await committing;
       await warming;
       expect(file.committedPosition).toBe(length);
-      expect(native.slices.map((slice) => slice.offset)).toEqual(offsets);
+      expect(native.writeBacks.map((slice) => slice.offset)).toEqual(writeBacks);
+      expect(Math.min(...native.zeroWrites)).toBe(0);
       await file.flush(0);
       const onDisk = readFileSync(file.path);
       expect(onDisk.subarray(0, length).equals(data)).toBe(true);
@@ -88,19 +125,36 @@ describe('direct-mode zero-fill warm-up', () => {
     }
   });
 
+  it('a commit does not wait for the write-back of zeros already written', async () => {
+    const native = new WarmUpProbe(realNativeIO());
+    native.firstZeros.open();
+    const file = await segment(native);
+    try {
+      const warming = file.warm(true);
+      await waitFor(() => native.writeBacks.length === 1, 2_000, 2); // first slice's zeros written, its write-back held
+      const data = write(file, 5000, 0x63);
+      expect(await settlesWithin(file.commit(0), 1_000)).toBe(true);
+      expect(file.committedPosition).toBe(data.length);
+      native.writeBackGate.open();
+      await warming;
+      expect(readFileSync(file.path).subarray(0, data.length).equals(data)).toBe(true);
+    } finally {
+      await file.destroy();
+    }
+  });
+
   it('zeros only from the write position on: bytes already committed stay', async () => {
-    const native = new GatedZeroFill(realNativeIO());
+    const native = new WarmUpProbe(realNativeIO());
+    native.firstZeros.open();
+    native.writeBackGate.open();
     const file = await segment(native);
     try {
       const data = write(file, 300_000, 0x62);
       await file.commit(0);
-      const warming = file.warm(true);
-      await waitFor(() => native.slices.length === 1, 2_000, 2);
-      native.release();
-      await warming;
-      expect(native.slices[0]).toEqual({ offset: 300_000, length: SLICE });
-      const onDisk = readFileSync(file.path);
-      expect(onDisk.subarray(0, data.length).equals(data)).toBe(true);
+      await file.warm(true);
+      expect(Math.min(...native.zeroWrites)).toBe(300_000);
+      expect(native.writeBacks[0]).toEqual({ offset: 300_000, length: SLICE });
+      expect(readFileSync(file.path).subarray(0, data.length).equals(data)).toBe(true);
     } finally {
       await file.destroy();
     }

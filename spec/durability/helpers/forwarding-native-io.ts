@@ -79,8 +79,8 @@ export class ForwardingNativeIO implements NativeIO {
   warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void> {
     return this.inner.warmWriteBack(mapping, position, length, fd);
   }
-  zeroFillWriteBack(fd: number, offset: number, length: number): Promise<void> {
-    return this.inner.zeroFillWriteBack(fd, offset, length);
+  writeBack(fd: number, offset: number, length: number): Promise<void> {
+    return this.inner.writeBack(fd, offset, length);
   }
   msync(mapping: Buffer, position: number, length: number, fd?: number): Promise<void> {
     return this.inner.msync(mapping, position, length, fd);

@@ -126,8 +126,8 @@ export class PowerFence extends ForwardingNativeIO {
   override warmWriteBack(mapping: Buffer, position: number, length: number, fd: number): Promise<void> {
     return this.guard('warm write-back', () => super.warmWriteBack(mapping, position, length, fd));
   }
-  override zeroFillWriteBack(fd: number, offset: number, length: number): Promise<void> {
-    return this.guard('zero-fill write-back', () => super.zeroFillWriteBack(fd, offset, length));
+  override writeBack(fd: number, offset: number, length: number): Promise<void> {
+    return this.guard('write-back', () => super.writeBack(fd, offset, length));
   }
   override msync(mapping: Buffer, position: number, length: number, fd?: number): Promise<void> {
     return this.guard('msync', () => super.msync(mapping, position, length, fd));
