@@ -36,13 +36,15 @@ type State = 'open' | 'closing' | 'closed';
 
 /** Bytes pre-faulted per native call while warming. */
 const WARM_SLICE_BYTES = 64 * 1024 * 1024;
-/** Bytes pre-faulted (or zero-filled) and written back per native call while warming with write-back. */
+/** Bytes pre-faulted (or zero-filled) and then written back per step while warming with write-back. */
 export const WARM_WRITE_BACK_SLICE_BYTES = 8 * 1024 * 1024;
+/** Bytes of zeros per pwrite of direct mode's warm-up: what a commit reaching them may wait for. */
+const ZERO_FILL_CALL_BYTES = 1024 * 1024;
 
 /** The source of the direct-mode warm-up's zeros (writeZeros), made on first use and never written to. */
 let zeroBytes: Buffer | undefined;
 function zeroSource(): Buffer {
-  zeroBytes ??= Buffer.alloc(1024 * 1024);
+  zeroBytes ??= Buffer.alloc(ZERO_FILL_CALL_BYTES);
   return zeroBytes;
 }
 
@@ -73,12 +75,14 @@ export class MappedFile {
   private commitInFlight: Promise<void> | undefined;
   private flushInFlight: Promise<void> | undefined;
   private readersDrained: (() => void) | undefined;
-  /** Set once warm(writeBack) has written every page past the data to disk: only appended data can be dirty since. */
+  /** Mapped mode: set once warm(writeBack) has written every page past the data to disk: only appended data can be dirty since. */
   private writtenBack = false;
-  /** Advised 'random' alone by warm() for a SYNC_FLUSH store's mapped segment, until it is full and flushed. */
+  /** Advised 'random' alone (useSmallFolios) until the segment is full and flushed. */
   private smallFolios = false;
-  /** Direct mode's write-back warm-up: the slice of zeros being written, which a commit reaching into it waits for. */
+  /** Direct mode's write-back warm-up: the zeros being written, which a commit reaching into them waits for. */
   private zeroFilling: { from: number; done: Promise<void> } | undefined;
+  /** The warm-up running, which a second warm() call joins. */
+  private warming: Promise<void> | undefined;
 
   private constructor(params: MappedFileParams, fd: number, mapping: Buffer) {
     this.native = params.native;
@@ -377,12 +381,19 @@ export class MappedFile {
    * segment): it keeps 'random' alone. The measurements: bench/README.md
    * ("Kept: one 2 MiB folio per page-cache miss").
    */
-  async warm(writeBack = false): Promise<void> {
+  warm(writeBack = false): Promise<void> {
     this.checkOpen();
+    // One at a time: two direct-mode zero-fills would share one marker for commits to wait on.
+    this.warming ??= this.warmOnce(writeBack).finally(() => (this.warming = undefined));
+    return this.warming;
+  }
+
+  private async warmOnce(writeBack: boolean): Promise<void> {
     if (!this.strategy.commitsOnWrite) {
       // Direct mode never writes through the mapping: its pool buffer (borrowed
-      // here) is the write target, so nothing is faulted in or advised.
-      this.strategy.writeBuffer();
+      // here unless the segment is full) is the write target, so nothing is
+      // faulted in or advised.
+      if (!this.isFull) this.strategy.writeBuffer();
       if (writeBack) await this.asIoReader(() => this.warmZeroFilling());
       return;
     }
@@ -459,16 +470,9 @@ export class MappedFile {
     const fd = await this.native.openFile(this.path, false);
     try {
       for (let position = this.wrote; position < this.fileSizeBytes; position += WARM_WRITE_BACK_SLICE_BYTES) {
-        if (this.state !== 'open' || this.wrote > position) return;
-        const length = Math.min(WARM_WRITE_BACK_SLICE_BYTES, this.fileSizeBytes - position);
-        const zeros = this.writeZeros(fd, position, length);
-        this.zeroFilling = { from: position, done: zeros.catch(() => undefined) };
-        try {
-          await zeros;
-        } finally {
-          this.zeroFilling = undefined;
-        }
-        await this.native.writeBack(fd, position, length);
+        const end = await this.writeZeros(fd, position, Math.min(position + WARM_WRITE_BACK_SLICE_BYTES, this.fileSizeBytes));
+        if (end > position) await this.native.writeBack(fd, position, end - position);
+        if (end < Math.min(position + WARM_WRITE_BACK_SLICE_BYTES, this.fileSizeBytes)) return; // closed, or the writer caught up
       }
       // The unwritten-to-written conversions are metadata: written now, not by the first group flush.
       await this.native.fdatasync(fd);
@@ -477,11 +481,24 @@ export class MappedFile {
     }
   }
 
-  private async writeZeros(fd: number, position: number, length: number): Promise<void> {
+  /**
+   * Writes zeros over [position, end) a call at a time, each only where the
+   * writer has not been, marked for commits to wait on. Returns where it
+   * stopped: `end`, or earlier once the writer caught up or the segment closed.
+   */
+  private async writeZeros(fd: number, position: number, end: number): Promise<number> {
     const source = zeroSource();
-    for (let at = position; at < position + length; at += source.length) {
-      await this.native.pwrite(fd, source, 0, Math.min(source.length, position + length - at), at);
+    for (let at = position; at < end; at += ZERO_FILL_CALL_BYTES) {
+      if (this.state !== 'open' || this.wrote > at) return at;
+      const zeros = this.native.pwrite(fd, source, 0, Math.min(ZERO_FILL_CALL_BYTES, end - at), at);
+      this.zeroFilling = { from: at, done: zeros.catch(() => undefined) };
+      try {
+        await zeros;
+      } finally {
+        this.zeroFilling = undefined;
+      }
     }
+    return end;
   }
 
   /** Mapped mode's warm(true): pre-fault and write back, slice by slice (at most one slice of dirty zeros for a concurrent whole-file fdatasync to meet). */

@@ -407,7 +407,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('open with each native call faili
     const probe = new FaultNativeIO({ random: new SeededRandom(1) });
     const counted = await CommitLog.open({ ...OPTIONS, storePathCommitLog: probeDir, native: probe, writeMode, flushDiskType: 'SYNC_FLUSH' });
     const calls = new Map<FaultableCall, number>();
-    for (const call of ['openFile', 'closeFile', 'fileSize', 'truncate', 'unlink', 'syncDirectory', 'mapShared', 'mapAnonymous', 'releaseMapping', 'fallocate', 'populateWrite', 'msync', 'fdatasync', 'pwrite', 'mlock', 'lockExclusive'] as const) {
+    for (const call of ['openFile', 'closeFile', 'fileSize', 'truncate', 'unlink', 'syncDirectory', 'mapShared', 'mapAnonymous', 'releaseMapping', 'fallocate', 'populateWrite', 'warmWriteBack', 'writeBack', 'msync', 'fdatasync', 'pwrite', 'mlock', 'lockExclusive'] as const) {
       if (probe.calls(call) > 0) calls.set(call, probe.calls(call));
     }
     await counted.close();

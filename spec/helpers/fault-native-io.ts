@@ -20,6 +20,7 @@
  * | msync(mapping, position, length)   | the mapping's bytes in the page-rounded range, as they were   |
  * |                                    | when the call *started*                                        |
  * | fdatasync(fd)                      | the whole file, as it was when the call started                |
+ * | writeBack(fd, offset, length)      | nothing: sync_file_range flushes no device cache, no metadata  |
  * | a sync that fails or is injected   | nothing                                                        |
  * | a sync still in flight at crash()  | nothing (the power went first)                                 |
  *
@@ -448,14 +449,12 @@ export class FaultNativeIO implements NativeIO {
     await this.msync(mapping, position, length, fd);
   }
 
-  /** The range's bytes as they are now become durable (as msync of the range would make them). */
+  /** Not a durability point (see the header): the real call runs, the durable image is unchanged. */
   async writeBack(fd: number, offset: number, length: number): Promise<void> {
-    const tracked = this.current(this.fds.get(fd), `write-back(fd ${fd})`);
+    this.current(this.fds.get(fd), `write-back(fd ${fd})`);
     const errno = this.enter('writeBack');
-    if (errno !== undefined) throw errnoError(errno, 'write-back');
-    const commit = tracked === undefined || length === 0 ? undefined : this.prepareSync(tracked.inode, offset, readWholeFile(fd).subarray(offset, offset + length));
+    if (errno !== undefined) throw errnoError(errno, 'write-back (sync_file_range)');
     await this.track(this.inner.writeBack(fd, offset, length));
-    commit?.();
   }
 
   async dataEnd(mapping: Buffer, position: number, length: number): Promise<number> {

@@ -40,6 +40,9 @@ class Gate {
  */
 class WarmUpProbe extends ForwardingNativeIO {
   readonly zeroWrites: number[] = [];
+  readonly closedWarmFds: number[] = [];
+  /** Makes the warm-up's pwrites fail with EIO. */
+  failZeros = false;
   readonly writeBacks: Array<{ offset: number; length: number }> = [];
   readonly firstZeros = new Gate();
   readonly writeBackGate = new Gate();
@@ -49,9 +52,17 @@ class WarmUpProbe extends ForwardingNativeIO {
     if (!create) this.warmFds.add(fd);
     return fd;
   }
+  override async closeFile(fd: number): Promise<void> {
+    if (this.warmFds.has(fd)) this.closedWarmFds.push(fd);
+    return super.closeFile(fd);
+  }
+  get warmFdCount(): number {
+    return this.warmFds.size;
+  }
   override async pwrite(fd: number, source: Buffer, position: number, length: number, fileOffset: number): Promise<void> {
     if (this.warmFds.has(fd)) {
       this.zeroWrites.push(fileOffset);
+      if (this.failZeros) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
       if (fileOffset < SLICE) await this.firstZeros.pass();
     }
     return super.pwrite(fd, source, position, length, fileOffset);
@@ -121,6 +132,7 @@ describe('direct-mode zero-fill warm-up', () => {
       expect(onDisk.subarray(0, length).equals(data)).toBe(true);
       expect(onDisk.subarray(length).every((byte) => byte === 0)).toBe(true);
     } finally {
+      native.firstZeros.open();
       await file.destroy();
     }
   });
@@ -139,6 +151,44 @@ describe('direct-mode zero-fill warm-up', () => {
       await warming;
       expect(readFileSync(file.path).subarray(0, data.length).equals(data)).toBe(true);
     } finally {
+      native.writeBackGate.open();
+      await file.destroy();
+    }
+  });
+
+  it('a failed zero write ends the warm-up: its descriptor closed, commits go on, the data intact', async () => {
+    const native = new WarmUpProbe(realNativeIO());
+    native.writeBackGate.open();
+    native.failZeros = true;
+    const file = await segment(native);
+    try {
+      await expect(file.warm(true)).rejects.toThrow(/EIO/);
+      expect(native.zeroWrites).toEqual([0]);
+      expect(native.warmFdCount).toBe(1);
+      expect(native.closedWarmFds).toHaveLength(1);
+      const data = write(file, 70_000, 0x64);
+      expect(await settlesWithin(file.commit(0), 1_000)).toBe(true);
+      await file.flush(0);
+      expect(readFileSync(file.path).subarray(0, data.length).equals(data)).toBe(true);
+    } finally {
+      await file.destroy();
+    }
+  });
+
+  it('a second warm-up while one runs joins it: one zero-fill', async () => {
+    const native = new WarmUpProbe(realNativeIO());
+    native.writeBackGate.open();
+    const file = await segment(native);
+    try {
+      const first = file.warm(true);
+      await waitFor(() => native.zeroWrites.length === 1, 2_000, 2);
+      const second = file.warm(true);
+      native.firstZeros.open();
+      await Promise.all([first, second]);
+      expect(native.warmFdCount).toBe(1);
+      expect(native.zeroWrites).toEqual([...new Set(native.zeroWrites)]); // no MiB written twice
+    } finally {
+      native.firstZeros.open();
       await file.destroy();
     }
   });

@@ -127,7 +127,7 @@ export class PowerFence extends ForwardingNativeIO {
     return this.guard('warm write-back', () => super.warmWriteBack(mapping, position, length, fd));
   }
   override writeBack(fd: number, offset: number, length: number): Promise<void> {
-    return this.guard('write-back', () => super.writeBack(fd, offset, length));
+    return this.guard('write-back (sync_file_range)', () => super.writeBack(fd, offset, length));
   }
   override msync(mapping: Buffer, position: number, length: number, fd?: number): Promise<void> {
     return this.guard('msync', () => super.msync(mapping, position, length, fd));
