@@ -381,7 +381,7 @@ export class MappedFile {
    * segment): it keeps 'random' alone. The measurements: bench/README.md
    * ("Kept: one 2 MiB folio per page-cache miss").
    */
-  warm(writeBack = false): Promise<void> {
+  async warm(writeBack = false): Promise<void> {
     this.checkOpen();
     // One at a time: two direct-mode zero-fills would share one marker for commits to wait on.
     this.warming ??= this.warmOnce(writeBack).finally(() => (this.warming = undefined));
@@ -470,9 +470,10 @@ export class MappedFile {
     const fd = await this.native.openFile(this.path, false);
     try {
       for (let position = this.wrote; position < this.fileSizeBytes; position += WARM_WRITE_BACK_SLICE_BYTES) {
-        const end = await this.writeZeros(fd, position, Math.min(position + WARM_WRITE_BACK_SLICE_BYTES, this.fileSizeBytes));
+        const sliceEnd = Math.min(position + WARM_WRITE_BACK_SLICE_BYTES, this.fileSizeBytes);
+        const end = await this.writeZeros(fd, position, sliceEnd);
         if (end > position) await this.native.writeBack(fd, position, end - position);
-        if (end < Math.min(position + WARM_WRITE_BACK_SLICE_BYTES, this.fileSizeBytes)) return; // closed, or the writer caught up
+        if (end < sliceEnd) return; // closed, or the writer caught up
       }
       // The unwritten-to-written conversions are metadata: written now, not by the first group flush.
       await this.native.fdatasync(fd);
