@@ -219,21 +219,6 @@ int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd) {
   return rc;
 }
 
-/* Writes all of [from, from + len) at file_offset, in slices (see MC_PWRITE_SLICE_BYTES). */
-static int pwrite_all(int fd, const char *from, int64_t len, int64_t file_offset) {
-  while (len > 0) {
-    size_t piece = (size_t)slice_of(len, MC_PWRITE_SLICE_BYTES);
-    ssize_t n = pwrite(fd, from, piece, (off_t)file_offset);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (n == 0) return -EIO; /* no progress on a regular file: treat as an I/O error */
-    from += n; len -= n; file_offset += n;
-  }
-  return 0;
-}
-
 int mc_write_back(int fd, int64_t offset, int64_t len) {
   lower_thread_priority();
   pid_t tid = (pid_t)syscall(SYS_gettid);
@@ -287,7 +272,18 @@ int mc_munlock(void *base, int64_t offset, int64_t len) {
 
 int mc_pwrite(int fd, const void *base, int64_t offset, int64_t len, int64_t file_offset) {
   lower_thread_priority();
-  return pwrite_all(fd, (const char *)base + offset, len, file_offset);
+  const char *from = (const char *)base + offset;
+  while (len > 0) {
+    size_t piece = (size_t)slice_of(len, MC_PWRITE_SLICE_BYTES);
+    ssize_t n = pwrite(fd, from, piece, (off_t)file_offset);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) return -EIO; /* no progress on a regular file: treat as an I/O error */
+    from += n; len -= n; file_offset += n;
+  }
+  return 0;
 }
 
 int mc_release_mapping(void *base, int64_t len) {

@@ -97,6 +97,11 @@ describe('direct-mode zero-fill warm-up', () => {
     return bytes;
   }
 
+  /** The first bytes of the segment's file are `data`. */
+  function expectOnDisk(file: MappedFile, data: Buffer): void {
+    expect(readFileSync(file.path).subarray(0, data.length).equals(data)).toBe(true);
+  }
+
   /** Resolves `true` if `promise` settles within `ms`. */
   async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
     let settled = false;
@@ -149,7 +154,7 @@ describe('direct-mode zero-fill warm-up', () => {
       expect(file.committedPosition).toBe(data.length);
       native.writeBackGate.open();
       await warming;
-      expect(readFileSync(file.path).subarray(0, data.length).equals(data)).toBe(true);
+      expectOnDisk(file, data);
     } finally {
       native.writeBackGate.open();
       await file.destroy();
@@ -169,7 +174,7 @@ describe('direct-mode zero-fill warm-up', () => {
       const data = write(file, 70_000, 0x64);
       expect(await settlesWithin(file.commit(0), 1_000)).toBe(true);
       await file.flush(0);
-      expect(readFileSync(file.path).subarray(0, data.length).equals(data)).toBe(true);
+      expectOnDisk(file, data);
     } finally {
       await file.destroy();
     }
@@ -204,7 +209,7 @@ describe('direct-mode zero-fill warm-up', () => {
       await file.warm(true);
       expect(Math.min(...native.zeroWrites)).toBe(300_000);
       expect(native.writeBacks[0]).toEqual({ offset: 300_000, length: SLICE });
-      expect(readFileSync(file.path).subarray(0, data.length).equals(data)).toBe(true);
+      expectOnDisk(file, data);
     } finally {
       await file.destroy();
     }
