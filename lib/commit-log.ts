@@ -45,7 +45,7 @@ import { FlushRealTimeService } from './flush/flush-real-time-service.js';
 import { GroupCommitService } from './flush/group-commit-service.js';
 import type { AppendOutcome } from './flush/offset-waiters.js';
 import { ServiceLoop } from './flush/service-loop.js';
-import { SEAL_BODY_END, SEAL_BODY_START, SEAL_DESCRIPTOR_INT32S, sealRecords, verifyRecords } from './native/crc32-native.js';
+import { SEAL_BODY_END, SEAL_BODY_START, SEAL_DESCRIPTOR_INT32S, sealRecords, verifyCopyRecords } from './native/crc32-native.js';
 import type { NativeIO } from './native/native-io.js';
 import { realNativeIO } from './native/real-native-io.js';
 import { recover, type CorruptionReport, type RecoveryResult } from './recovery/recover.js';
@@ -120,6 +120,35 @@ interface Written {
   endOffset: number;
 }
 
+/** A scan batch handed out: its messages (bodies in one copy) and where the next batch starts. */
+interface ScanBatch {
+  messages: StoredMessage[];
+  nextOffset: number;
+}
+
+/** A batch located on the JS thread, its segment held, its CRCs not yet checked nor its bytes copied. */
+interface LocatedBatch extends ScanBatch {
+  file: MappedFile;
+  view: Buffer;
+  /** Each message's CRC descriptor (SEAL_DESCRIPTOR_INT32S int32), in order. */
+  descriptors: Int32Array;
+  /** The segment positions [copyFrom, end) of the batch's records. */
+  copyFrom: number;
+  end: number;
+}
+
+/** A batch in flight: where the next starts if every record verifies, and the batch once it has. */
+interface ScanStep {
+  locatedEnd: number | undefined;
+  batch: Promise<ScanBatch | undefined>;
+}
+
+/** `promise` itself, marked handled: a batch ahead may fail before the scan awaits it, after the batch before is handed out. */
+function settled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
 /** For placeSync callers with no natively sealed records pending. */
 const noPendingSeal = (): void => undefined;
 
@@ -163,8 +192,6 @@ export class CommitLog {
   private lastQueueKey = '';
   /** encodeOne's stamp, refilled per record; read it before the next encodeOne. */
   private readonly stamp: EncodeStamp = { physicalOffset: 0, queueOffset: 0, storeTimestamp: 0 };
-  /** Seal positions of a scan batch, for its one native CRC check. */
-  private readonly scanDescriptors = new Int32Array(SCAN_BATCH_MAX * SEAL_DESCRIPTOR_INT32S);
   /** Seal positions of natively sealed records (5 int32 each), reused across batches. */
   private sealDescriptors = new Int32Array(256 * SEAL_DESCRIPTOR_INT32S);
 
@@ -689,21 +716,33 @@ export class CommitLog {
   /**
    * Like scan, in arrays of up to 1024 messages: one await per array instead
    * of one per message, for consumers that walk the whole log.
+   *
+   * Two batches are in flight: while the libuv pool verifies and copies one
+   * (verifyCopyRecords), this thread locates the records of the next. A
+   * segment is held across a yield only by the batch ahead, and only until
+   * its verify-and-copy returns.
    */
   async *scanBatches(options: ScanOptions = {}): AsyncGenerator<StoredMessage[]> {
     this.checkOpen();
     const verify = options.verify ?? true;
     const to = options.to ?? this.queue.maxReadableOffset;
-    let offset = options.from ?? this.queue.minOffset;
-    this.checkScanStart(offset);
+    const from = options.from ?? this.queue.minOffset;
+    this.checkScanStart(from);
     // Keep the page tables filled ahead of the walk, off the JS thread, one call at a time.
-    const prefault = { to: offset, inFlight: false };
-    while (offset < to) {
+    const prefault = { to: from, inFlight: false };
+    const startAt = (offset: number): ScanStep | undefined => {
+      if (offset >= to) return undefined;
       if (!prefault.inFlight && prefault.to - offset < SCAN_PREFAULT_BYTES / 2) this.prefaultAhead(prefault, offset, to);
-      const batch = this.decodeBatch(offset, to, verify);
+      return this.startScanStep(offset, to, verify);
+    };
+    let step = startAt(from);
+    while (step !== undefined) {
+      const ahead = step.locatedEnd === undefined ? undefined : startAt(step.locatedEnd);
+      const batch = await step.batch;
       if (batch === undefined) return;
       if (batch.messages.length > 0) yield batch.messages;
-      offset = batch.nextOffset;
+      // A record failed its CRCs: the batch ahead started past it and is dropped (it releases its segment itself).
+      step = batch.nextOffset === step.locatedEnd ? ahead : startAt(batch.nextOffset);
     }
   }
 
@@ -734,7 +773,7 @@ export class CommitLog {
     while (this.state === 'open' && !options.signal?.aborted) {
       const confirmed = this.confirmedOffset;
       if (offset < confirmed) {
-        const batch = this.decodeBatch(offset, confirmed, verify);
+        const batch = await this.startScanStep(offset, confirmed, verify).batch;
         if (batch === undefined) return;
         for (const message of batch.messages) yield message;
         offset = batch.nextOffset;
@@ -770,15 +809,35 @@ export class CommitLog {
   }
 
   /**
-   * Decodes up to SCAN_BATCH_MAX messages from one segment, starting at
-   * `offset`, stopping before `to`. The records are copied out together into
-   * one buffer (one allocation and one copy per batch, not per message).
+   * Starts a batch of scan/tail: locates up to SCAN_BATCH_MAX records of one
+   * segment from `offset`, stopping before `to`, on this thread (a corrupt
+   * first record rejects `batch`), then has the pool verify and copy them
+   * out together into one buffer (one allocation per batch, not per
+   * message). `locatedEnd` is where the next batch starts unless a record
+   * fails its CRCs; undefined when nothing follows in this scan.
    */
-  private decodeBatch(offset: number, to: number, verify: boolean): { messages: StoredMessage[]; nextOffset: number } | undefined {
+  private startScanStep(offset: number, to: number, verify: boolean): ScanStep {
+    let located: LocatedBatch | undefined;
+    try {
+      located = this.locateBatch(offset, to);
+    } catch (error) {
+      return { locatedEnd: undefined, batch: settled(Promise.reject(error)) };
+    }
+    if (located === undefined) return { locatedEnd: undefined, batch: Promise.resolve(undefined) };
+    return { locatedEnd: located.nextOffset, batch: settled(this.verifyAndCopy(located, verify)) };
+  }
+
+  /**
+   * The structure walk of a batch: decodes every field but the body and
+   * writes each record's CRC descriptor. On success the segment is left held
+   * for verifyAndCopy; undefined (nothing held) at the end of the log.
+   */
+  private locateBatch(offset: number, to: number): LocatedBatch | undefined {
     this.checkOpen();
     const file = this.queue.findMappedFileByOffset(offset);
     if (file === undefined) throw new CommitLogError('ERR_BAD_OFFSET', `offset ${offset} is no longer stored (min ${this.queue.minOffset})`);
     if (!file.hold()) return undefined;
+    let keepHold = false;
     try {
       const view = file.readableView();
       const limit = Math.min(view.length, to - file.fileFromOffset);
@@ -787,8 +846,9 @@ export class CommitLog {
       // Where the copy handed out starts: the batch's first record (a hole before it is skipped).
       let copyFrom = position;
       let nextOffset: number | undefined;
-      // Structure first; the CRCs of the whole batch are checked by one native call below.
-      const sealPositions = { descriptors: this.scanDescriptors, slot: 0 };
+      const descriptors = new Int32Array(SCAN_BATCH_MAX * SEAL_DESCRIPTOR_INT32S);
+      // Structure only; verifyAndCopy checks the CRCs of the whole batch in one native call.
+      const sealPositions = { descriptors, slot: 0 };
       const decodeOptions = { verify: false, copy: false, expectedPhysicalOffset: 0, sealPositions, skipBody: true };
       while (position < limit && messages.length < SCAN_BATCH_MAX && position - copyFrom < SCAN_BATCH_BYTES) {
         const physicalOffset = file.fileFromOffset + position;
@@ -820,28 +880,39 @@ export class CommitLog {
           break;
         }
       }
-      if (verify) {
-        const good = verifyRecords(view, this.scanDescriptors, messages.length);
-        if (good < messages.length) {
-          const bad = messages[good]!.physicalOffset - file.fileFromOffset;
-          if (good === 0) throw notAMessage(view, bad, file.fileFromOffset + bad, decodeRecord(view, bad, limit, { verify: true, copy: false }));
-          messages.length = good;
-          position = bad;
-          nextOffset = file.fileFromOffset + bad;
-        }
+      keepHold = true;
+      return { file, view, messages, descriptors, copyFrom, end: position, nextOffset: nextOffset ?? file.fileFromOffset + position };
+    } finally {
+      if (!keepHold) file.release();
+    }
+  }
+
+  /**
+   * The rest of a batch, on the libuv pool: both CRCs of every record (when
+   * `verify`) and the copy of the records out of the mapping, which the
+   * bodies handed out point into (headers included, ~15 % more bytes, but
+   * one copy, not one per body). Releases the segment. A record failing its
+   * CRCs ends the batch; when it is the first, ERR_CORRUPT.
+   */
+  private async verifyAndCopy(batch: LocatedBatch, verify: boolean): Promise<ScanBatch> {
+    const { file, view, messages, descriptors, copyFrom } = batch;
+    try {
+      const records = Buffer.allocUnsafeSlow(batch.end - copyFrom);
+      const good = await verifyCopyRecords(view, descriptors, messages.length, records, verify);
+      // A store closed meanwhile may have replaced the mapping with zeros: ERR_CLOSED, not ERR_CORRUPT.
+      this.checkOpen();
+      let nextOffset = batch.nextOffset;
+      if (good < messages.length) {
+        const bad = messages[good]!.physicalOffset - file.fileFromOffset;
+        if (good === 0) throw notAMessage(view, bad, file.fileFromOffset + bad, decodeRecord(view, bad, view.length, { verify: true, copy: false }));
+        messages.length = good;
+        nextOffset = file.fileFromOffset + bad;
       }
-      // The views point into the mapping: copy them out before the segment is
-      // released. One copy of the batch's records (headers included, ~15 %
-      // more bytes) costs far less than a copy call per body.
-      if (messages.length > 0) {
-        const records = Buffer.allocUnsafeSlow(position - copyFrom);
-        view.copy(records, 0, copyFrom, position);
-        for (let index = 0; index < messages.length; index++) {
-          const slot = index * SEAL_DESCRIPTOR_INT32S;
-          messages[index]!.body = records.subarray(this.scanDescriptors[slot + SEAL_BODY_START]! - copyFrom, this.scanDescriptors[slot + SEAL_BODY_END]! - copyFrom);
-        }
+      for (let index = 0; index < messages.length; index++) {
+        const slot = index * SEAL_DESCRIPTOR_INT32S;
+        messages[index]!.body = records.subarray(descriptors[slot + SEAL_BODY_START]! - copyFrom, descriptors[slot + SEAL_BODY_END]! - copyFrom);
       }
-      return { messages, nextOffset: nextOffset ?? file.fileFromOffset + position };
+      return { messages, nextOffset };
     } finally {
       file.release();
     }

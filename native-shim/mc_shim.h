@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* ABI version; bumped on any incompatible change. lib/native checks it at load. */
-#define MC_SHIM_ABI_VERSION 6
+#define MC_SHIM_ABI_VERSION 7
 int mc_abi_version(void);
 
 /* fdatasync(fd). When [dirty_from, dirty_to) is longer than one 1 MiB slice,
@@ -134,6 +134,24 @@ int mc_seal_records(void *base, const int32_t *descriptors, int32_t count);
  * (or whose TOTALSIZE/separators disagree with its descriptor), `count`
  * when all verify, -EINVAL for malformed descriptors. Reads only. */
 int32_t mc_verify_records(const void *base, const int32_t *descriptors, int32_t count);
+
+/* A scan's batch, for the libuv pool: for each of `count` records (the
+ * descriptors above), checks it as mc_verify_records does when `verify` is
+ * non-zero, then copies [recordStart, recordEnd) to dst + (recordStart -
+ * the first record's recordStart). Stops at the first record that does not
+ * verify. Returns how many records were copied (`count` when all), or
+ * -EINVAL for malformed descriptors. The caller guarantees the last
+ * recordEnd is within base's buffer and dst has room for
+ * [first recordStart, last recordEnd). Its arguments are int64 words of a
+ * block the caller owns for the call (an .async call runs on another thread,
+ * so the thread-local call block below cannot carry them): */
+#define MC_VERIFY_COPY_BASE 0
+#define MC_VERIFY_COPY_DESCRIPTORS 1
+#define MC_VERIFY_COPY_COUNT 2
+#define MC_VERIFY_COPY_DST 3
+#define MC_VERIFY_COPY_VERIFY 4
+#define MC_VERIFY_COPY_WORDS 5
+int32_t mc_verify_copy_records(const int64_t *args);
 
 /* The same two calls without arguments, for the hot paths: ffi-napi spends
  * ~4-5 us converting each argument. The caller writes

@@ -18,7 +18,7 @@ import { CommitLogError } from '../errors.js';
 const require = createRequire(import.meta.url);
 
 /** The ABI version native-shim/mc_shim.h declares; they must agree. */
-const SHIM_ABI_VERSION = 6;
+const SHIM_ABI_VERSION = 7;
 
 type Callback = (err: Error | null, value: number) => void;
 interface ForeignFunction<A extends unknown[]> {
@@ -58,6 +58,12 @@ export interface ShimFunctions {
    */
   mc_seal_records_from_block: ForeignFunction<[]>;
   mc_verify_records_from_block: ForeignFunction<[]>;
+  /**
+   * A scan's batch, for `.async`: verifies (when asked) and copies records;
+   * its arguments are MC_VERIFY_COPY_WORDS int64 in `args`. Returns the
+   * number copied, or -EINVAL.
+   */
+  mc_verify_copy_records: ForeignFunction<[args: Buffer]>;
 }
 
 /** Where the shim is built: <package>/native-shim/build/libmcshim.so, from lib/native or dist/lib/native. */
@@ -106,6 +112,7 @@ function loadShim(): ShimFunctions {
     mc_call_block: [ptr, []],
     mc_seal_records_from_block: ['int', []],
     mc_verify_records_from_block: ['int32', []],
+    mc_verify_copy_records: ['int32', [ptr]],
   }) as ShimFunctions;
   const abi = lib.mc_abi_version();
   if (abi !== SHIM_ABI_VERSION) {

@@ -29,6 +29,7 @@ import {
   crc32NativeAccelerated,
   crc32NativePortable,
   sealRecords,
+  verifyCopyRecords,
   verifyRecords,
 } from '../../lib/native/crc32-native.js';
 import { seededRandomForTest, type SeededRandom } from '../helpers/seeded-random.js';
@@ -330,6 +331,74 @@ describe('verifyRecords checks what sealRecords writes', () => {
         expect(decoded.kind, `record ${victim}, ${where}`).not.toBe('message');
       }
     }
+  });
+});
+
+describe('verifyCopyRecords checks and copies a scan batch on the pool', () => {
+  const inputs: MessageInput[] = Array.from({ length: 30 }, (_, i) => ({
+    topic: i % 3 === 0 ? 't'.repeat(200) : 'orders',
+    body: Buffer.alloc(i * 41, i + 1),
+    ...(i % 4 === 0 ? { bornHost: IPV6_BORN, storeHost: IPV6_STORE } : {}),
+  }));
+
+  /** The bytes [first recordStart, last recordEnd) of `bytes`, as the copy must hold them. */
+  function span(bytes: Buffer, descriptors: Int32Array, count: number): Buffer {
+    return bytes.subarray(descriptors[SEAL_RECORD_START]!, descriptors[(count - 1) * SEAL_DESCRIPTOR_INT32S + SEAL_RECORD_END]!);
+  }
+
+  it('copies every record to its distance from the first, verified or not', async () => {
+    const { bytes, descriptors } = encodeBatch(inputs, 24, 0);
+    const expected = span(bytes, descriptors, inputs.length);
+    for (const verify of [true, false]) {
+      const target = Buffer.alloc(expected.length + 8, 0xee);
+      expect(await verifyCopyRecords(bytes, descriptors, inputs.length, target, verify)).toBe(inputs.length);
+      expect(target.subarray(0, expected.length).equals(expected), `verify ${verify}`).toBe(true);
+      expect(target.subarray(expected.length).every((b) => b === 0xee)).toBe(true);
+    }
+  });
+
+  it('copies the records only, not the bytes between them', async () => {
+    const { bytes, descriptors } = encodeBatch(inputs.slice(0, 5), 0, 16);
+    const target = Buffer.alloc(span(bytes, descriptors, 5).length, 0xee);
+    expect(await verifyCopyRecords(bytes, descriptors, 5, target, true)).toBe(5);
+    for (let i = 0; i < 5; i++) {
+      const d = i * SEAL_DESCRIPTOR_INT32S;
+      const start = descriptors[d + SEAL_RECORD_START]!;
+      const end = descriptors[d + SEAL_RECORD_END]!;
+      expect(target.subarray(start, end).equals(bytes.subarray(start, end)), `record ${i}`).toBe(true);
+      if (i < 4) expect(target.subarray(end, end + 16).every((b) => b === 0xee), `gap after record ${i}`).toBe(true);
+    }
+  });
+
+  it('stops at the first record that does not verify and copies only those before it', async () => {
+    const { bytes, descriptors } = encodeBatch(inputs, 0, 0);
+    const victim = 17;
+    const d = victim * SEAL_DESCRIPTOR_INT32S;
+    const damaged = Buffer.from(bytes);
+    damaged[descriptors[d + SEAL_BODY_START]!]! ^= 0x01;
+    const target = Buffer.alloc(bytes.length, 0xee);
+    expect(await verifyCopyRecords(damaged, descriptors, inputs.length, target, true)).toBe(victim);
+    const victimStart = descriptors[d + SEAL_RECORD_START]!;
+    expect(target.subarray(0, victimStart).equals(bytes.subarray(0, victimStart))).toBe(true);
+    expect(target.subarray(victimStart).every((b) => b === 0xee)).toBe(true);
+    // Without verify the damaged record is copied like the others.
+    expect(await verifyCopyRecords(damaged, descriptors, inputs.length, target, false)).toBe(inputs.length);
+    expect(target.subarray(0, span(bytes, descriptors, inputs.length).length).equals(span(damaged, descriptors, inputs.length))).toBe(true);
+  });
+
+  it('count 0 copies nothing; a short target, records beyond the source or malformed descriptors are assertions', async () => {
+    const { bytes, descriptors } = encodeBatch(inputs.slice(0, 3), 0, 0);
+    const target = Buffer.alloc(bytes.length, 0xee);
+    expect(await verifyCopyRecords(bytes, descriptors, 0, target, true)).toBe(0);
+    expect(target.every((b) => b === 0xee)).toBe(true);
+    const needed = span(bytes, descriptors, 3).length;
+    await expect(verifyCopyRecords(bytes, descriptors, 3, Buffer.alloc(needed - 1), true)).rejects.toThrow(AssertionError);
+    await expect(verifyCopyRecords(bytes.subarray(0, needed - 1), descriptors, 3, target, true)).rejects.toThrow(AssertionError);
+    await expect(verifyCopyRecords(bytes, descriptors, 4, target, true)).rejects.toThrow(AssertionError);
+    const swapped = Int32Array.from(descriptors);
+    swapped.copyWithin(0, SEAL_DESCRIPTOR_INT32S, 2 * SEAL_DESCRIPTOR_INT32S);
+    await expect(verifyCopyRecords(bytes, swapped, 2, target, true)).rejects.toThrow(AssertionError);
+    expect(target.every((b) => b === 0xee)).toBe(true);
   });
 });
 
