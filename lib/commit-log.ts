@@ -218,7 +218,7 @@ export class CommitLog {
     if (this.options.flushDiskType === 'SYNC_FLUSH') {
       this.groupCommit = new GroupCommitService({
         queue: this.queue,
-        commitBeforeFlush: direct,
+        commitsWithFlush: direct,
         syncFlushTimeoutMs: this.options.syncFlushTimeout,
         onFlushed: () => this.afterFlush(),
         onError,
@@ -659,11 +659,9 @@ export class CommitLog {
    * than syncFlushTimeout), readable (committed) in direct mode.
    */
   private settle<T extends AppendOutcome>(endOffset: number, result: T): Promise<T> {
-    if (this.groupCommit !== undefined) {
-      // Direct mode: start the pwrite now, so it overlaps the group flush in flight.
-      this.committer?.commitNow();
-      return this.groupCommit.waitDurable(endOffset, result);
-    }
+    // Direct mode commits in the group's own write (commitDurable): a commit started here would
+    // only make the group wait for it.
+    if (this.groupCommit !== undefined) return this.groupCommit.waitDurable(endOffset, result);
     if (this.committer !== undefined) return this.committer.waitCommitted(endOffset, result);
     return Promise.resolve(result);
   }

@@ -4,6 +4,9 @@
  * `commitIntervalMs` when at least `commitLeastPages` pages are new, every
  * `commitThoroughIntervalMs` regardless, and right away when an append is
  * waiting to become readable. Each commit that moved wakes the flusher.
+ * Under SYNC_FLUSH the group commit commits what it makes durable itself
+ * (MappedFile.commitDurable); this service then only keeps readers'
+ * view of the log current between groups.
  */
 import type { MappedFileQueue } from '../store/mapped-file-queue.js';
 import { OffsetWaiters, type AppendOutcome } from './offset-waiters.js';
@@ -23,7 +26,6 @@ export class CommitRealTimeService {
   private readonly loop: ServiceLoop;
   private readonly waiters = new OffsetWaiters(Infinity);
   private lastThoroughMs = performance.now();
-  private urgent = false;
 
   constructor(private readonly params: CommitRealTimeServiceParams) {
     this.loop = new ServiceLoop(params.commitIntervalMs, () => this.step(), params.onError);
@@ -40,18 +42,11 @@ export class CommitRealTimeService {
     return this.waiters.wait(endOffset, outcome, reached);
   }
 
-  /** Commits everything written, as soon as possible (least pages ignored once). */
-  commitNow(): void {
-    this.urgent = true;
-    this.loop.wakeup();
-  }
-
   private async step(): Promise<void> {
     const now = performance.now();
     const thorough = now - this.lastThoroughMs >= this.params.commitThoroughIntervalMs;
     if (thorough) this.lastThoroughMs = now;
-    const urgent = this.urgent || this.waiters.size > 0;
-    this.urgent = false;
+    const urgent = this.waiters.size > 0;
     const moved = await this.params.queue.commit(thorough || urgent ? 0 : this.params.commitLeastPages);
     this.waiters.reached(this.params.queue.committedWhere);
     if (moved) this.params.onCommitted();

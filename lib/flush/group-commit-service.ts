@@ -12,8 +12,8 @@ import { ServiceLoop } from './service-loop.js';
 
 export interface GroupCommitServiceParams {
   queue: MappedFileQueue;
-  /** Direct mode: commit (pwrite) before each flush. */
-  commitBeforeFlush: boolean;
+  /** Direct mode: each group commits and flushes in one write through an O_DSYNC descriptor (MappedFile.commitDurable). */
+  commitsWithFlush: boolean;
   syncFlushTimeoutMs: number;
   /** Called after each flush that moved the flushed offset. */
   onFlushed(): void;
@@ -52,8 +52,7 @@ export class GroupCommitService {
   private async step(): Promise<void> {
     if (this.waiters.size === 0) return;
     const { queue } = this.params;
-    if (this.params.commitBeforeFlush) await queue.commit(0);
-    const moved = await queue.flush(0);
+    const moved = this.params.commitsWithFlush ? await queue.commitDurable() : await queue.flush(0);
     this.groups += 1;
     if (moved) this.params.onFlushed();
     this.waiters.reached(queue.flushedWhere);

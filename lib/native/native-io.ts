@@ -26,6 +26,14 @@ export interface NativeIO {
    */
   /** Opens a file read-write; `create` makes it when missing. Resolves with the fd. */
   openFile(path: string, create: boolean): Promise<number>;
+  /**
+   * Opens an existing file write-only with O_DSYNC: a pwrite through this
+   * descriptor resolves once its bytes (and the metadata needed to read them
+   * back) are durable, as a pwrite then an fdatasync would leave them, in one
+   * trip through the pool. Bytes written through other descriptors are not
+   * made durable by it. Close it with closeFile.
+   */
+  openDataSyncFile(path: string): Promise<number>;
   closeFile(fd: number): Promise<void>;
   /** Current size of the file in bytes. */
   fileSize(fd: number): Promise<number>;

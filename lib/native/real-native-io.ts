@@ -102,6 +102,14 @@ export class RealNativeIO implements NativeIO {
     }
   }
 
+  async openDataSyncFile(path: string): Promise<number> {
+    try {
+      return await openAsync(path, fsConstants.O_WRONLY | fsConstants.O_DSYNC);
+    } catch (err) {
+      throw fsError(err, 'open', path);
+    }
+  }
+
   async closeFile(fd: number): Promise<void> {
     try {
       await closeAsync(fd);

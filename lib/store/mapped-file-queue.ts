@@ -256,6 +256,19 @@ export class MappedFileQueue {
   }
 
   /**
+   * SYNC_FLUSH in direct mode: commits and flushes everything written in
+   * one step per segment (MappedFile.commitDurable). Resolves with whether
+   * the flushed offset moved.
+   */
+  async commitDurable(): Promise<boolean> {
+    const before = this.flushed;
+    this.flushed = await this.advance(this.flushed, 0, (file) => file.commitDurable());
+    assert(this.flushed <= this.maxReadableOffset, 'flushedWhere never passes the readable end');
+    this.committed = Math.max(this.committed, this.flushed);
+    return this.flushed > before;
+  }
+
+  /**
    * Flushes from `flushedWhere` on, segment after segment, each under the
    * least-pages rule. Resolves true when flushedWhere moved.
    */

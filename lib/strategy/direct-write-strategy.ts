@@ -25,9 +25,9 @@ export class DirectWriteStrategy implements WriteStrategy {
     return this.buffer;
   }
 
-  async commit(from: number, to: number): Promise<void> {
+  async commit(from: number, to: number, fd = this.segment.fd): Promise<void> {
     assert(this.buffer !== undefined, 'commit has bytes to copy only after a write');
-    await this.segment.native.pwrite(this.segment.fd, this.buffer, from, to - from, from);
+    await this.segment.native.pwrite(fd, this.buffer, from, to - from, from);
   }
 
   async flush(from: number, to: number): Promise<void> {

@@ -9,6 +9,7 @@
  * |--------|-------------------------------|-----------------------------------------|
  * | write  | into the file mapping         | into an off-heap pool buffer            |
  * | commit | nothing (already in the cache)| pwrite [from, to) into the file         |
+ * |        |                               | (through an O_DSYNC descriptor: durable)|
  * | flush  | msync [from, to), or fdatasync when only data can be dirty | fdatasync  |
  */
 import type { WriteMode } from '../config.js';
@@ -24,8 +25,12 @@ export interface WriteStrategy {
    * Direct mode borrows a pool buffer on first use (ERR_POOL_EXHAUSTED when none is free).
    */
   writeBuffer(): Buffer;
-  /** Copies [from, to) of the write buffer into the file (page cache), off the JS thread. */
-  commit(from: number, to: number): Promise<void>;
+  /**
+   * Copies [from, to) of the write buffer into the file (page cache), off the
+   * JS thread; through `fd` when given (another descriptor of the same file,
+   * one opened with O_DSYNC, say), the segment's own otherwise.
+   */
+  commit(from: number, to: number, fd?: number): Promise<void>;
   /**
    * Makes [from, to) of the file durable, off the JS thread. `onlyDataDirty`:
    * no page of the file outside what appends wrote can be dirty (a warm-up

@@ -64,6 +64,23 @@ describe('FaultNativeIO', () => {
   });
 
   describe('sync tracking and crash()', () => {
+    it('a pwrite through an openDataSyncFile descriptor is durable as written, at any offset; other dirty bytes are not', async () => {
+      twin();
+      const { path, fd } = await mappedFile('dsync');
+      const dsync = await io.openDataSyncFile(path);
+      fds.push(dsync);
+      await io.pwrite(fd, fill(300, 0x11), 0, 300, 100); // through the plain descriptor: page cache only
+      await io.pwrite(dsync, fill(2 * PAGE, 0x22), 0, 2 * PAGE, PAGE + 123); // unaligned, across three pages
+      io.failOn('pwrite', { nth: 1, errno: 'EIO' });
+      await expect(io.pwrite(dsync, fill(10, 0x33), 0, 10, 50)).rejects.toThrow();
+      expect(io.durableImage(path)?.subarray(PAGE + 123, 3 * PAGE + 123)).toEqual(fill(2 * PAGE, 0x22));
+      await io.crash();
+      const disk = readFileSync(path);
+      expect(disk.subarray(0, PAGE + 123).every((b) => b === 0)).toBe(true);
+      expect(disk.subarray(PAGE + 123, 3 * PAGE + 123)).toEqual(fill(2 * PAGE, 0x22));
+      expect(disk.subarray(3 * PAGE + 123).every((b) => b === 0)).toBe(true);
+    });
+
     it('keeps msync-ed pages and reverts unsynced bytes to zeros in a never-synced region', async () => {
       twin();
       const { path, map } = await mappedFile('a');

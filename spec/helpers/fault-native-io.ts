@@ -17,6 +17,8 @@
  * | event                              | becomes durable when it succeeds                               |
  * |------------------------------------|----------------------------------------------------------------|
  * | pwrite, a store into a mapping     | nothing: the bytes are only in the page cache                  |
+ * | pwrite through an openDataSyncFile | the bytes it wrote (O_DSYNC), and the file's metadata as       |
+ * | descriptor                         | fdatasync; not the file's other dirty bytes                    |
  * | msync(mapping, position, length)   | the mapping's bytes in the page-rounded range, as they were   |
  * |                                    | when the call *started*                                        |
  * | fdatasync(fd)                      | the whole file, as it was when the call started                |
@@ -117,7 +119,7 @@ export type ErrnoName = keyof typeof osConstants.errno;
 const FAULTABLE_CALLS: ReadonlySet<string> = new Set<FaultableCall>([
   'openFile', 'closeFile', 'fileSize', 'truncate', 'unlink', 'syncDirectory', 'mapShared', 'mapAnonymous', 'releaseMapping',
   'fallocate', 'populateWrite', 'populateRead', 'msync', 'fdatasync', 'pwrite', 'mlock', 'lockExclusive', 'warmWriteBack',
-  'writeBack',
+  'writeBack', 'openDataSyncFile',
 ]);
 
 const E = osConstants.errno;
@@ -214,6 +216,8 @@ type MetadataOp =
 
 interface Tracked {
   inode: Inode;
+  /** Opened by openDataSyncFile: its pwrites are durable when they return. */
+  dataSync?: boolean;
   /** crash() count when opened or mapped: older ones are fenced. */
   epoch: number;
 }
@@ -335,6 +339,15 @@ export class FaultNativeIO implements NativeIO {
     const fd = await this.track(this.inner.openFile(path, create));
     const inode = existed ? this.adopt(key) : this.created(key);
     this.fds.set(fd, { inode, epoch: this.epoch });
+    return fd;
+  }
+
+  async openDataSyncFile(path: string): Promise<number> {
+    const key = resolve(path);
+    const errno = this.enter('openDataSyncFile');
+    if (errno !== undefined) throw fsError(nodeError(errno, 'open', path), 'open', path);
+    const fd = await this.track(this.inner.openDataSyncFile(path));
+    this.fds.set(fd, { inode: this.adopt(key), epoch: this.epoch, dataSync: true });
     return fd;
   }
 
@@ -501,8 +514,11 @@ export class FaultNativeIO implements NativeIO {
     const tracked = this.current(this.fds.get(fd), `pwrite(fd ${fd})`);
     const errno = this.enter('pwrite');
     if (errno !== undefined) throw errnoError(errno, 'pwrite');
+    const epoch = this.epoch;
     await this.track(this.inner.pwrite(fd, source, position, length, fileOffset));
     if (tracked !== undefined && fileOffset + length > tracked.inode.liveSizeBytes) this.noteSize(tracked.inode, fd);
+    // O_DSYNC: durable once it returned (unless the power went first), as fdatasync of what it wrote.
+    if (tracked?.dataSync === true && epoch === this.epoch) this.prepareSync(tracked.inode, fileOffset, Buffer.from(source.subarray(position, position + length)))();
   }
 
   async mlock(buffer: Buffer): Promise<boolean> {
@@ -742,11 +758,12 @@ export class FaultNativeIO implements NativeIO {
       inode.durable.copy(grown);
       inode.durable = grown;
     }
-    for (let offset = start; offset < end; offset += this.pageSize) {
-      const page = offset / this.pageSize;
+    // A snapshot may start inside a page (an O_DSYNC pwrite): only the bytes it holds are set.
+    for (let page = Math.floor(start / this.pageSize); page * this.pageSize < end; page += 1) {
       if ((inode.pageSyncSeq[page] ?? 0) > seq) continue; // a later sync already set it
       inode.pageSyncSeq[page] = seq;
-      snapshot.copy(inode.durable, offset, offset - start, Math.min(offset + this.pageSize, end) - start);
+      const from = Math.max(start, page * this.pageSize);
+      snapshot.copy(inode.durable, from, from - start, Math.min((page + 1) * this.pageSize, end) - start);
     }
   }
 }

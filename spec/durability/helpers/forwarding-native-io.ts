@@ -34,6 +34,9 @@ export class ForwardingNativeIO implements NativeIO {
   openFile(path: string, create: boolean): Promise<number> {
     return this.inner.openFile(path, create);
   }
+  openDataSyncFile(path: string): Promise<number> {
+    return this.inner.openDataSyncFile(path);
+  }
   closeFile(fd: number): Promise<void> {
     return this.inner.closeFile(fd);
   }

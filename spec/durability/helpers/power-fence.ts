@@ -78,6 +78,9 @@ export class PowerFence extends ForwardingNativeIO {
   override openFile(path: string, create: boolean): Promise<number> {
     return this.guard('open', () => super.openFile(path, create));
   }
+  override openDataSyncFile(path: string): Promise<number> {
+    return this.guard('open', () => super.openDataSyncFile(path));
+  }
   override fileSize(fd: number): Promise<number> {
     return this.guard('fstat', () => super.fileSize(fd));
   }

@@ -127,6 +127,12 @@ export class SiteFaults extends ForwardingNativeIO {
     this.fdSites.set(fd, siteOf(path));
     return fd;
   }
+  override async openDataSyncFile(path: string): Promise<number> {
+    this.check('openFile', siteOf(path), path);
+    const fd = await super.openDataSyncFile(path);
+    this.fdSites.set(fd, siteOf(path));
+    return fd;
+  }
   override async closeFile(fd: number): Promise<void> {
     const site = this.fdSite(fd);
     try {
