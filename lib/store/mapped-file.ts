@@ -373,6 +373,7 @@ export class MappedFile {
    * commit, then flush. Resolves with the new flushed position.
    */
   async commitDurable(): Promise<number> {
+    this.checkOpen(); // before opening a descriptor a closing segment would not close
     const fd = this.strategy.commitsOnWrite ? undefined : await this.dataSyncDescriptor();
     for (;;) {
       if (this.commitInFlight !== undefined) await this.commitInFlight;
