@@ -106,6 +106,50 @@ describe.each<WriteMode>(['mapped', 'direct'])('warm-up with write-back, %s mode
     }
   });
 
+  it('a store reopened under SYNC_FLUSH writes back the rest of the segment taking appends, beside them; mapped groups then fdatasync', async (context) => {
+    const probe = join(dir.path, 'probe');
+    const native = realNativeIO();
+    const fd = await native.openFile(probe, true);
+    await native.fallocate(fd, 0, SEGMENT);
+    await native.closeFile(fd);
+    if ((extents(probe)?.unwritten ?? 0) === 0) return context.skip();
+
+    const body = Buffer.alloc(700, 0x21);
+    // Written without warm-up: the segment's tail keeps fallocate's unwritten extents (a mapped
+    // ASYNC_FLUSH warm-up dirties its zeros, and close's flush would write them).
+    const before = await CommitLog.open({ ...TEST_MIN, mappedFileSizeCommitLog: SEGMENT, storePathCommitLog: join(dir.path, 'reopened'), flushDiskType: 'ASYNC_FLUSH', writeMode, warmMapedFileEnable: false });
+    const kept = await before.append({ topic: 'warm', body });
+    await before.close();
+    const segment = join(dir.path, 'reopened', segmentFileName(0));
+    expect(extents(segment)?.unwritten).toBeGreaterThan(0);
+
+    const twin = new FaultNativeIO({ random: seededRandomForTest() });
+    const log = await CommitLog.open({ ...TEST_MIN, mappedFileSizeCommitLog: SEGMENT, storePathCommitLog: join(dir.path, 'reopened'), flushDiskType: 'SYNC_FLUSH', writeMode, native: twin });
+    try {
+      const during = await log.append({ topic: 'warm', body: Buffer.alloc(700, 0x22) });
+      expect(during.status).toBe('PUT_OK');
+      await waitFor(() => extents(segment)?.unwritten === 0);
+      if (writeMode === 'mapped') {
+        // Once the write-back is done, only appended data can be dirty: groups fdatasync (libuv), never msync.
+        const groupFlushes = async () => {
+          const msync = twin.calls('msync');
+          const fdatasync = twin.calls('fdatasync');
+          await log.append({ topic: 'warm', body });
+          return { msync: twin.calls('msync') - msync, fdatasync: twin.calls('fdatasync') - fdatasync };
+        };
+        let calls = await groupFlushes();
+        for (let tries = 0; tries < 100 && calls.msync > 0; tries += 1) calls = await groupFlushes();
+        // (The checkpoint and the next segment's warm-up may fdatasync meanwhile.)
+        expect(calls.msync).toBe(0);
+        expect(calls.fdatasync).toBeGreaterThan(0);
+      }
+      expect(log.read(kept.physicalOffset).body).toEqual(body);
+      expect(log.read(during.physicalOffset).body).toEqual(Buffer.alloc(700, 0x22));
+    } finally {
+      await log.close();
+    }
+  });
+
   it('flushes a written-back segment with fdatasync (mapped mode: no pre-faulted zeros left dirty), one not written back with msync; direct mode writes its groups through O_DSYNC', async () => {
     const twin = new FaultNativeIO({ random: seededRandomForTest() });
     const open = (flushDiskType: FlushDiskType, name: string) =>
