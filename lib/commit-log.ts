@@ -137,14 +137,18 @@ interface LocatedBatch extends ScanBatch {
   end: number;
 }
 
-/** A batch in flight: where the next starts if every record verifies, and the batch once it has. */
+/** A located batch: where the next starts if every record verifies, and its verify-and-copy, started on demand. */
 interface ScanStep {
+  /** Undefined when nothing follows in this scan (the end, or a locate error). */
   locatedEnd: number | undefined;
-  batch: Promise<ScanBatch | undefined>;
+  /** Starts the pool's verify-and-copy (once) and resolves with the batch; rejects with the locate's error. */
+  verify(): Promise<ScanBatch | undefined>;
+  /** Gives the segment back when verify() was never called. */
+  drop(): void;
 }
 
-/** `promise` itself, marked handled: a batch ahead may fail before the scan awaits it, after the batch before is handed out. */
-function settled<T>(promise: Promise<T>): Promise<T> {
+/** `promise` itself, marked handled: a batch may fail before the scan awaits it, while the batch before is with the consumer. */
+function markHandled<T>(promise: Promise<T>): Promise<T> {
   promise.catch(() => undefined);
   return promise;
 }
@@ -152,9 +156,9 @@ function settled<T>(promise: Promise<T>): Promise<T> {
 /** For placeSync callers with no natively sealed records pending. */
 const noPendingSeal = (): void => undefined;
 
-/** Messages decoded per segment visit in scan/tail, so no segment is held across a yield. */
+/** Messages per scan/tail batch: each batch holds its segment only until its records are copied out. */
 const SCAN_BATCH_MAX = 1024;
-/** A batch stops growing past this many bytes: one synchronous copy stays short, and a kept body pins at most this much. */
+/** A batch stops growing past this many bytes: one pool call stays short, and a kept body pins at most this much. */
 const SCAN_BATCH_BYTES = 4 * 1024 * 1024;
 /**
  * A scan keeps this much ahead of it faulted in, one call at a time on the
@@ -239,6 +243,7 @@ export class CommitLog {
         commitIntervalMs: this.options.commitIntervalCommitLog,
         commitLeastPages: this.options.commitCommitLogLeastPages,
         commitThoroughIntervalMs: this.options.commitCommitLogThoroughInterval,
+        onlyForWaiters: this.groupCommit !== undefined,
         onCommitted: () => {
           this.flusher?.wakeup();
           this.notifyConfirmed();
@@ -707,9 +712,9 @@ export class CommitLog {
   }
 
   /**
-   * The messages in [from, to) in order, verified. Segments are never held
-   * across a yield. A corrupt record throws ERR_CORRUPT with its offset,
-   * once every message before it has been returned.
+   * The messages in [from, to) in order, verified (scanBatches, one at a
+   * time). A corrupt record throws ERR_CORRUPT with its offset, once every
+   * message before it has been returned.
    */
   async *scan(options: ScanOptions = {}): AsyncGenerator<StoredMessage> {
     for await (const batch of this.scanBatches(options)) yield* batch;
@@ -719,10 +724,11 @@ export class CommitLog {
    * Like scan, in arrays of up to 1024 messages: one await per array instead
    * of one per message, for consumers that walk the whole log.
    *
-   * Two batches are in flight: while the libuv pool verifies and copies one
-   * (verifyCopyRecords), this thread locates the records of the next. A
-   * segment is held across a yield only by the batch ahead, and only until
-   * its verify-and-copy returns.
+   * While the libuv pool verifies and copies one batch (verifyCopyRecords),
+   * this thread locates the records of the next: one pool call per scan at a
+   * time (SYNC_FLUSH's writes share the pool). The next batch's call starts
+   * before a batch is handed out, so a segment is held across a yield only
+   * until that call returns.
    */
   async *scanBatches(options: ScanOptions = {}): AsyncGenerator<StoredMessage[]> {
     this.checkOpen();
@@ -732,19 +738,35 @@ export class CommitLog {
     this.checkScanStart(from);
     // Keep the page tables filled ahead of the walk, off the JS thread, one call at a time.
     const prefault = { to: from, inFlight: false };
-    const startAt = (offset: number): ScanStep | undefined => {
+    const locateAt = (offset: number): ScanStep | undefined => {
       if (offset >= to) return undefined;
       if (!prefault.inFlight && prefault.to - offset < SCAN_PREFAULT_BYTES / 2) this.prefaultAhead(prefault, offset, to);
-      return this.startScanStep(offset, to, verify);
+      return this.locateScanStep(offset, to, verify);
     };
-    let step = startAt(from);
+    let step = locateAt(from);
+    // Marked handled: it may fail while the batch before is with the consumer, and is awaited after.
+    let verifying = step && markHandled(step.verify());
     while (step !== undefined) {
-      const ahead = step.locatedEnd === undefined ? undefined : startAt(step.locatedEnd);
-      const batch = await step.batch;
-      if (batch === undefined) return;
+      let ahead = step.locatedEnd === undefined ? undefined : locateAt(step.locatedEnd);
+      let batch: ScanBatch | undefined;
+      try {
+        batch = await verifying;
+      } catch (err) {
+        ahead?.drop();
+        throw err;
+      }
+      if (batch === undefined) {
+        ahead?.drop();
+        return;
+      }
+      if (batch.nextOffset !== step.locatedEnd) {
+        // A record failed its CRCs: the batch located past it is dropped; the next starts at it (and throws).
+        ahead?.drop();
+        ahead = locateAt(batch.nextOffset);
+      }
+      step = ahead;
+      verifying = step && markHandled(step.verify());
       if (batch.messages.length > 0) yield batch.messages;
-      // A record failed its CRCs: the batch ahead started past it and is dropped (it releases its segment itself).
-      step = batch.nextOffset === step.locatedEnd ? ahead : startAt(batch.nextOffset);
     }
   }
 
@@ -775,7 +797,7 @@ export class CommitLog {
     while (this.state === 'open' && !options.signal?.aborted) {
       const confirmed = this.confirmedOffset;
       if (offset < confirmed) {
-        const batch = await this.startScanStep(offset, confirmed, verify).batch;
+        const batch = await this.locateScanStep(offset, confirmed, verify).verify();
         if (batch === undefined) return;
         for (const message of batch.messages) yield message;
         offset = batch.nextOffset;
@@ -811,22 +833,36 @@ export class CommitLog {
   }
 
   /**
-   * Starts a batch of scan/tail: locates up to SCAN_BATCH_MAX records of one
-   * segment from `offset`, stopping before `to`, on this thread (a corrupt
-   * first record rejects `batch`), then has the pool verify and copy them
-   * out together into one buffer (one allocation per batch, not per
-   * message). `locatedEnd` is where the next batch starts unless a record
-   * fails its CRCs; undefined when nothing follows in this scan.
+   * A batch of scan/tail: locates up to SCAN_BATCH_MAX records of one
+   * segment from `offset`, stopping before `to`, on this thread now (a
+   * corrupt first record: verify() rejects); verify() then has the pool check
+   * and copy them out together into one buffer (one allocation per batch, not
+   * per message).
    */
-  private startScanStep(offset: number, to: number, verify: boolean): ScanStep {
+  private locateScanStep(offset: number, to: number, verify: boolean): ScanStep {
     let located: LocatedBatch | undefined;
     try {
       located = this.locateBatch(offset, to);
     } catch (error) {
-      return { locatedEnd: undefined, batch: settled(Promise.reject(error)) };
+      return { locatedEnd: undefined, verify: () => Promise.reject(error), drop: () => undefined };
     }
-    if (located === undefined) return { locatedEnd: undefined, batch: Promise.resolve(undefined) };
-    return { locatedEnd: located.nextOffset, batch: settled(this.verifyAndCopy(located, verify)) };
+    if (located === undefined) return { locatedEnd: undefined, verify: () => Promise.resolve(undefined), drop: () => undefined };
+    const batch = located;
+    let started: Promise<ScanBatch> | undefined;
+    let dropped = false;
+    return {
+      locatedEnd: batch.nextOffset,
+      verify: () => {
+        assert(!dropped, 'a dropped scan batch is not verified');
+        started ??= this.verifyAndCopy(batch, verify);
+        return started;
+      },
+      drop: () => {
+        if (started !== undefined || dropped) return;
+        dropped = true;
+        batch.file.release();
+      },
+    };
   }
 
   /**
@@ -901,8 +937,10 @@ export class CommitLog {
     try {
       const records = Buffer.allocUnsafeSlow(batch.end - copyFrom);
       const good = await verifyCopyRecords(view, descriptors, messages.length, records, verify);
-      // A store closed meanwhile may have replaced the mapping with zeros: ERR_CLOSED, not ERR_CORRUPT.
+      // A store closed meanwhile, or a segment deleted by retention after its readers' deadline, may
+      // have had its mapping replaced with zeros: ERR_CLOSED / ERR_BAD_OFFSET, never zeros or ERR_CORRUPT.
       this.checkOpen();
+      if (!file.isOpen) throw new CommitLogError('ERR_BAD_OFFSET', `segment ${file.fileName} was deleted while the scan read it`);
       let nextOffset = batch.nextOffset;
       if (good < messages.length) {
         const bad = messages[good]!.physicalOffset - file.fileFromOffset;

@@ -153,7 +153,7 @@ int32_t mc_verify_records(const void *base, const int32_t *descriptors, int32_t 
 #define MC_VERIFY_COPY_WORDS 5
 int32_t mc_verify_copy_records(const int64_t *args);
 
-/* The same two calls without arguments, for the hot paths: ffi-napi spends
+/* mc_seal_records and mc_verify_records without arguments, for the hot paths: ffi-napi spends
  * ~4-5 us converting each argument. The caller writes
  *   block[0] = base address, block[1] = descriptors address, block[2] = count
  * into the calling thread's block (mc_call_block returns its address). */

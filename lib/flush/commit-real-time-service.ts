@@ -5,8 +5,8 @@
  * `commitThoroughIntervalMs` regardless, and right away when an append is
  * waiting to become readable. Each commit that moved wakes the flusher.
  * Under SYNC_FLUSH the group commit commits what it makes durable itself
- * (MappedFile.commitDurable); this service then only keeps readers'
- * view of the log current between groups.
+ * (MappedFile.commitDurable); this service then commits only for appends
+ * waiting on a pool buffer.
  */
 import type { MappedFileQueue } from '../store/mapped-file-queue.js';
 import { OffsetWaiters, type AppendOutcome } from './offset-waiters.js';
@@ -17,6 +17,13 @@ export interface CommitRealTimeServiceParams {
   commitIntervalMs: number;
   commitLeastPages: number;
   commitThoroughIntervalMs: number;
+  /**
+   * SYNC_FLUSH: the group commit commits what it makes durable
+   * (MappedFile.commitDurable), and a commit of this service would only make
+   * the next group wait for it, then write the same bytes again. Commit only
+   * for appends waiting on a pool buffer.
+   */
+  onlyForWaiters: boolean;
   /** Called after each commit that moved the committed offset. */
   onCommitted(): void;
   onError(err: unknown): void;
@@ -47,6 +54,7 @@ export class CommitRealTimeService {
     const thorough = now - this.lastThoroughMs >= this.params.commitThoroughIntervalMs;
     if (thorough) this.lastThoroughMs = now;
     const urgent = this.waiters.size > 0;
+    if (this.params.onlyForWaiters && !urgent) return;
     const moved = await this.params.queue.commit(thorough || urgent ? 0 : this.params.commitLeastPages);
     this.waiters.reached(this.params.queue.committedWhere);
     if (moved) this.params.onCommitted();

@@ -10,6 +10,9 @@
  *   - `crc32Native` is one call per range: for specs and benches, or for
  *     ranges of hundreds of KiB, never per message.
  * Both are synchronous: CPU work on bytes already in memory, no I/O.
+ * `verifyCopyRecords` (a scan's batch: verify, then copy out) is the one
+ * made on the libuv pool, so the JS thread decodes the next batch
+ * meanwhile; its arguments travel in a block of its own.
  *
  * A seal descriptor is five int32 per record, byte positions in the target
  * buffer (see SEAL_* below and native-shim/README.md):

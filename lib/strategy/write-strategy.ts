@@ -9,7 +9,8 @@
  * |--------|-------------------------------|-----------------------------------------|
  * | write  | into the file mapping         | into an off-heap pool buffer            |
  * | commit | nothing (already in the cache)| pwrite [from, to) into the file         |
- * |        |                               | (through an O_DSYNC descriptor: durable)|
+ * |        |                               | (durable when MappedFile.commitDurable  |
+ * |        |                               | passes its O_DSYNC descriptor)          |
  * | flush  | msync [from, to), or fdatasync when only data can be dirty | fdatasync  |
  */
 import type { WriteMode } from '../config.js';

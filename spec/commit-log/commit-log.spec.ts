@@ -1,5 +1,5 @@
 /** The CommitLog over all four combinations of flushDiskType × writeMode: one suite. */
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommitLog, type CommitLogOpenOptions } from '../../lib/commit-log.js';
@@ -426,7 +426,7 @@ describe('CommitLog scanBatches', () => {
     }
   });
 
-  /** A store of 4000 ~120 B messages in one 1 MiB segment: four batches of 1024 and one of 928. */
+  /** A store of 4000 ~120 B messages in one 1 MiB segment: scanned in three batches of 1024 and one of 928. */
   async function smallMessages(path: string) {
     const log = await CommitLog.open({ ...TEST_MIN, mappedFileSizeCommitLog: 1024 * 1024, storePathCommitLog: path });
     const written = [];
@@ -445,12 +445,15 @@ describe('CommitLog scanBatches', () => {
       // 1500 sits inside the second batch (its CRC fails part way); 1024 starts it (no message before it in its batch).
       for (const victim of [1500, 1024]) {
         const fd = openSync(join(dir.path, segmentFileName(0)), 'r+');
-        const at = written[victim]!.physicalOffset + written[victim]!.size - 40;
-        const byte = Buffer.alloc(1);
-        const { readSync } = await import('node:fs');
-        readSync(fd, byte, 0, 1, at);
-        byte[0]! ^= 0x20;
-        writeSync(fd, byte, 0, 1, at);
+        try {
+          const at = written[victim]!.physicalOffset + written[victim]!.size - 40;
+          const byte = Buffer.alloc(1);
+          readSync(fd, byte, 0, 1, at);
+          byte[0]! ^= 0x20;
+          writeSync(fd, byte, 0, 1, at);
+        } finally {
+          closeSync(fd);
+        }
         const returned: number[] = [];
         const error = await expectCode(async () => {
           for await (const batch of log.scanBatches()) returned.push(...batch.map((m) => m.queueOffset));
@@ -462,7 +465,6 @@ describe('CommitLog scanBatches', () => {
         for await (const batch of log.scanBatches({ verify: false })) all.push(...batch);
         expect(all.map((m) => m.queueOffset)).toEqual(written.map((_, i) => i));
         expect(all[victim]!.body.equals(body(victim, 16))).toBe(false);
-        closeSync(fd);
       }
     } finally {
       await log.close();
@@ -474,9 +476,15 @@ describe('CommitLog scanBatches', () => {
     const dir = makeTmpDir();
     const { log, written } = await smallMessages(dir.path);
     try {
-      // The consumer awaits nothing: only the scan itself can let timers run.
+      // The consumer awaits nothing: only the scan itself can let the event loop turn
+      // (setImmediate, re-armed each turn, counts turns whatever the clock does).
       let turns = 0;
-      const timer = setInterval(() => (turns += 1), 0);
+      let counting = true;
+      const count = () => {
+        turns += 1;
+        if (counting) setImmediate(count);
+      };
+      setImmediate(count);
       let batches = 0;
       let turnsBeforeLastBatch = 0;
       for await (const batch of log.scanBatches()) {
@@ -484,7 +492,7 @@ describe('CommitLog scanBatches', () => {
         if (batches === 4) turnsBeforeLastBatch = turns;
         expect(batch.length).toBeGreaterThan(0);
       }
-      clearInterval(timer);
+      counting = false;
       expect(batches).toBe(4);
       expect(turnsBeforeLastBatch).toBeGreaterThan(0);
       // Left after the first batch, with the next one in flight: close neither waits for it nor fails.

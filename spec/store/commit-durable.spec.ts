@@ -13,7 +13,10 @@ import { describe, expect, it } from 'vitest';
 import type { WriteMode } from '../../lib/config.js';
 import { segmentFileName } from '../../lib/format/segment-name.js';
 import { MappedFile } from '../../lib/store/mapped-file.js';
+import { CommitLogError } from '../../lib/errors.js';
+import { ForwardingNativeIO } from '../durability/helpers/forwarding-native-io.js';
 import type { FaultableCall } from '../helpers/fault-native-io.js';
+import { Gate } from '../helpers/gate.js';
 import { useTwinSegments } from '../helpers/twin-segments.js';
 
 const SEGMENT = 1024 * 1024;
@@ -80,7 +83,7 @@ describe.each<WriteMode>(['direct', 'mapped'])('commitDurable (%s)', (mode) => {
     file.append(Buffer.alloc(SEGMENT, 0x77));
     await file.commit(0);
     const calls = await counting(async () => expect(await file.commitDurable()).toBe(SEGMENT));
-    if (mode === 'direct') expect(calls).toEqual({ pwrite: 0, fdatasync: 1, msync: 0, openDataSyncFile: 1 });
+    if (mode === 'direct') expect(calls).toEqual({ pwrite: 0, fdatasync: 1, msync: 0, openDataSyncFile: 0 }); // no descriptor for it
     const disk = await afterPowerCut(file);
     expect(disk.every((b) => b === 0x77)).toBe(true);
   });
@@ -97,5 +100,89 @@ describe.each<WriteMode>(['direct', 'mapped'])('commitDurable (%s)', (mode) => {
     const disk = await afterPowerCut(file);
     expect(disk.subarray(0, 2000).every((b) => b === 0x88)).toBe(true);
     expect(disk.subarray(2000, 2100).every((b) => b === 0x99)).toBe(true);
+  });
+
+  /** The twin, with the segment's plain pwrites (the committer's) and the O_DSYNC open held behind gates, and the O_DSYNC descriptors' closes logged. */
+  class GatedIO extends ForwardingNativeIO {
+    readonly plainWrite = new Gate();
+    readonly dataSyncOpen = new Gate();
+    readonly dataSyncFds = new Set<number>();
+    readonly closedDataSyncFds: number[] = [];
+    override async openDataSyncFile(path: string): Promise<number> {
+      await this.dataSyncOpen.pass();
+      const fd = await super.openDataSyncFile(path);
+      this.dataSyncFds.add(fd);
+      return fd;
+    }
+    override async pwrite(fd: number, source: Buffer, position: number, length: number, fileOffset: number): Promise<void> {
+      if (!this.dataSyncFds.has(fd)) await this.plainWrite.pass();
+      return super.pwrite(fd, source, position, length, fileOffset);
+    }
+    override async closeFile(fd: number): Promise<void> {
+      if (this.dataSyncFds.has(fd)) this.closedDataSyncFds.push(fd);
+      return super.closeFile(fd);
+    }
+  }
+  const createGatedFile = (gated: GatedIO) =>
+    MappedFile.create({ native: gated, directory: twin.dir.path, fileFromOffset: 0, fileSizeBytes: SEGMENT, strategyFactory: twin.strategyFactory() });
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i += 1) await new Promise((resolve) => setImmediate(resolve));
+  };
+
+  it.runIf(mode === 'direct')('waits for the committer’s commit in flight, then writes from the flushed position', async () => {
+    const gated = new GatedIO(twin.io);
+    gated.dataSyncOpen.open();
+    const file = await createGatedFile(gated);
+    file.append(Buffer.alloc(1000, 0x11));
+    const committing = file.commit(0); // held in its pwrite
+    file.append(Buffer.alloc(2000, 0x22));
+    let settled = false;
+    const durable = file.commitDurable().then((position) => ((settled = true), position));
+    await turns(20);
+    expect(settled).toBe(false);
+    expect(file.flushedPosition).toBe(0);
+    gated.plainWrite.open();
+    await committing;
+    expect(await durable).toBe(3000);
+    const disk = await afterPowerCut(file);
+    expect(disk.subarray(0, 1000).every((b) => b === 0x11)).toBe(true);
+    expect(disk.subarray(1000, 3000).every((b) => b === 0x22)).toBe(true);
+  });
+
+  it.runIf(mode === 'direct')('a segment closed while its O_DSYNC descriptor opens closes that descriptor too, and the group rejects ERR_CLOSED', async () => {
+    const gated = new GatedIO(twin.io);
+    gated.plainWrite.open();
+    const file = await createGatedFile(gated);
+    file.append(Buffer.alloc(500, 0x33));
+    const durable = file.commitDurable().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await turns(5);
+    const closing = file.close();
+    await turns(5);
+    gated.dataSyncOpen.open();
+    await closing;
+    const error = await durable;
+    expect(error).toBeInstanceOf(CommitLogError);
+    expect((error as CommitLogError).code).toBe('ERR_CLOSED');
+    expect(gated.dataSyncFds.size).toBe(1);
+    expect(gated.closedDataSyncFds).toEqual([...gated.dataSyncFds]);
+  });
+
+  it.runIf(mode === 'direct')('a segment flushed to its end closes its O_DSYNC descriptor then, not at retention', async () => {
+    const gated = new GatedIO(twin.io);
+    gated.plainWrite.open();
+    gated.dataSyncOpen.open();
+    const file = await createGatedFile(gated);
+    file.append(Buffer.alloc(SEGMENT - 4096, 0x44));
+    await file.commit(0);
+    file.append(Buffer.alloc(4096, 0x45));
+    expect(await file.commitDurable()).toBe(SEGMENT);
+    expect(gated.dataSyncFds.size).toBe(1);
+    expect(gated.closedDataSyncFds).toEqual([...gated.dataSyncFds]);
+    const disk = await afterPowerCut(file);
+    expect(disk.subarray(SEGMENT - 4096).every((b) => b === 0x45)).toBe(true);
+    expect(gated.closedDataSyncFds.length).toBe(1); // not closed twice
   });
 });

@@ -17,22 +17,11 @@ import { writeStrategyFactory } from '../../lib/strategy/index.js';
 import { ForwardingNativeIO } from '../durability/helpers/forwarding-native-io.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { Gate } from '../helpers/gate.js';
 
 const SEGMENT = 3 * SLICE + 4096;
 
 /** A gate that holds calls until opened. */
-class Gate {
-  private opened = false;
-  private waiters: Array<() => void> = [];
-  pass(): Promise<void> {
-    return this.opened ? Promise.resolve() : new Promise<void>((resolve) => this.waiters.push(resolve));
-  }
-  open(): void {
-    this.opened = true;
-    for (const resume of this.waiters.splice(0)) resume();
-  }
-}
-
 /**
  * Tells the warm-up's writes (through the descriptor it opens itself,
  * without create) from the commits' (the segment's own descriptor), holds

@@ -29,7 +29,7 @@ import { ForwardingNativeIO } from './forwarding-native-io.js';
 
 export type Site = 'segment' | 'checkpoint' | 'topic-queue-table' | 'abort' | 'lock' | 'directory' | 'pool' | 'other';
 export type SiteCall =
-  | 'openFile' | 'closeFile' | 'fileSize' | 'truncate' | 'unlink' | 'syncDirectory' | 'mapShared' | 'mapAnonymous'
+  | 'openFile' | 'openDataSyncFile' | 'closeFile' | 'fileSize' | 'truncate' | 'unlink' | 'syncDirectory' | 'mapShared' | 'mapAnonymous'
   | 'fallocate' | 'msync' | 'fdatasync' | 'pwrite' | 'mlock' | 'lockExclusive';
 
 export interface SiteRule {
@@ -55,6 +55,7 @@ export function siteOf(path: string): Site {
 /** syscall names as the real layer reports them. */
 const SYSCALL: Record<SiteCall, string> = {
   openFile: 'open',
+  openDataSyncFile: 'open',
   closeFile: 'close',
   fileSize: 'fstat',
   truncate: 'ftruncate',
@@ -69,7 +70,7 @@ const SYSCALL: Record<SiteCall, string> = {
   mlock: 'mlock',
   lockExclusive: 'flock',
 };
-const FS_BACKED = new Set<SiteCall>(['openFile', 'closeFile', 'fileSize', 'truncate', 'unlink', 'syncDirectory']);
+const FS_BACKED = new Set<SiteCall>(['openFile', 'openDataSyncFile', 'closeFile', 'fileSize', 'truncate', 'unlink', 'syncDirectory']);
 
 interface ActiveRule extends SiteRule {
   seen: number;
@@ -128,7 +129,7 @@ export class SiteFaults extends ForwardingNativeIO {
     return fd;
   }
   override async openDataSyncFile(path: string): Promise<number> {
-    this.check('openFile', siteOf(path), path);
+    this.check('openDataSyncFile', siteOf(path), path);
     const fd = await super.openDataSyncFile(path);
     this.fdSites.set(fd, siteOf(path));
     return fd;
