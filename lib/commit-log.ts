@@ -45,7 +45,7 @@ import { FlushRealTimeService } from './flush/flush-real-time-service.js';
 import { GroupCommitService } from './flush/group-commit-service.js';
 import type { AppendOutcome } from './flush/offset-waiters.js';
 import { ServiceLoop } from './flush/service-loop.js';
-import { SEAL_BODY_END, SEAL_BODY_START, SEAL_DESCRIPTOR_INT32S, sealRecords, verifyCopyRecords } from './native/crc32-native.js';
+import { SEAL_BODY_END, SEAL_BODY_START, SEAL_DESCRIPTOR_INT32S, sealRecords, verifyCopyRecords, verifyRecords } from './native/crc32-native.js';
 import type { NativeIO } from './native/native-io.js';
 import { realNativeIO } from './native/real-native-io.js';
 import { recover, type CorruptionReport, type RecoveryResult } from './recovery/recover.js';
@@ -141,16 +141,13 @@ interface LocatedBatch extends ScanBatch {
 interface ScanStep {
   /** Undefined when nothing follows in this scan (the end, or a locate error). */
   locatedEnd: number | undefined;
-  /** Starts the pool's verify-and-copy (once) and resolves with the batch; rejects with the locate's error. */
+  /**
+   * Starts the pool's verify-and-copy (once) and resolves with the batch; rejects with the locate's
+   * error. Marked handled: it may fail while the batch before is with the consumer, and is awaited after.
+   */
   verify(): Promise<ScanBatch | undefined>;
   /** Gives the segment back when verify() was never called. */
   drop(): void;
-}
-
-/** `promise` itself, marked handled: a batch may fail before the scan awaits it, while the batch before is with the consumer. */
-function markHandled<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => undefined);
-  return promise;
 }
 
 /** For placeSync callers with no natively sealed records pending. */
@@ -160,6 +157,14 @@ const noPendingSeal = (): void => undefined;
 const SCAN_BATCH_MAX = 1024;
 /** A batch stops growing past this many bytes: one pool call stays short, and a kept body pins at most this much. */
 const SCAN_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * tail's batches smaller than this (a live log's few new messages) are
+ * verified and copied on this thread: a trip through the libuv pool costs
+ * ~0.1 ms, more than their CRCs and copy, and would compete with
+ * SYNC_FLUSH's writes for the pool's threads. A scan's batches always go to
+ * the pool: that is also what lets the event loop turn between them.
+ */
+const SCAN_POOL_MIN_BYTES = 256 * 1024;
 /**
  * A scan keeps this much ahead of it faulted in, one call at a time on the
  * libuv pool (a 1 GiB call would hold a pool thread, which SYNC_FLUSH's
@@ -222,7 +227,6 @@ export class CommitLog {
     if (this.options.flushDiskType === 'SYNC_FLUSH') {
       this.groupCommit = new GroupCommitService({
         queue: this.queue,
-        commitsWithFlush: direct,
         syncFlushTimeoutMs: this.options.syncFlushTimeout,
         onFlushed: () => this.afterFlush(),
         onError,
@@ -725,8 +729,9 @@ export class CommitLog {
    * of one per message, for consumers that walk the whole log.
    *
    * While the libuv pool verifies and copies one batch (verifyCopyRecords),
-   * this thread locates the records of the next: one pool call per scan at a
-   * time (SYNC_FLUSH's writes share the pool). The next batch's call starts
+   * this thread locates the records of the next: one verify call per scan at
+   * a time, beside at most one pre-fault call (SYNC_FLUSH's writes share the
+   * pool). The next batch's call starts
    * before a batch is handed out, so a segment is held across a yield only
    * until that call returns.
    */
@@ -741,11 +746,10 @@ export class CommitLog {
     const locateAt = (offset: number): ScanStep | undefined => {
       if (offset >= to) return undefined;
       if (!prefault.inFlight && prefault.to - offset < SCAN_PREFAULT_BYTES / 2) this.prefaultAhead(prefault, offset, to);
-      return this.locateScanStep(offset, to, verify);
+      return this.locateScanStep(offset, to, verify, true);
     };
     let step = locateAt(from);
-    // Marked handled: it may fail while the batch before is with the consumer, and is awaited after.
-    let verifying = step && markHandled(step.verify());
+    let verifying = step?.verify();
     while (step !== undefined) {
       let ahead = step.locatedEnd === undefined ? undefined : locateAt(step.locatedEnd);
       let batch: ScanBatch | undefined;
@@ -765,7 +769,7 @@ export class CommitLog {
         ahead = locateAt(batch.nextOffset);
       }
       step = ahead;
-      verifying = step && markHandled(step.verify());
+      verifying = step?.verify();
       if (batch.messages.length > 0) yield batch.messages;
     }
   }
@@ -797,7 +801,7 @@ export class CommitLog {
     while (this.state === 'open' && !options.signal?.aborted) {
       const confirmed = this.confirmedOffset;
       if (offset < confirmed) {
-        const batch = await this.locateScanStep(offset, confirmed, verify).verify();
+        const batch = await this.locateScanStep(offset, confirmed, verify, false).verify();
         if (batch === undefined) return;
         for (const message of batch.messages) yield message;
         offset = batch.nextOffset;
@@ -839,12 +843,14 @@ export class CommitLog {
    * and copy them out together into one buffer (one allocation per batch, not
    * per message).
    */
-  private locateScanStep(offset: number, to: number, verify: boolean): ScanStep {
+  private locateScanStep(offset: number, to: number, verify: boolean, alwaysOnPool: boolean): ScanStep {
     let located: LocatedBatch | undefined;
     try {
       located = this.locateBatch(offset, to);
     } catch (error) {
-      return { locatedEnd: undefined, verify: () => Promise.reject(error), drop: () => undefined };
+      const failed = Promise.reject(error);
+      failed.catch(() => undefined);
+      return { locatedEnd: undefined, verify: () => failed, drop: () => undefined };
     }
     if (located === undefined) return { locatedEnd: undefined, verify: () => Promise.resolve(undefined), drop: () => undefined };
     const batch = located;
@@ -854,7 +860,10 @@ export class CommitLog {
       locatedEnd: batch.nextOffset,
       verify: () => {
         assert(!dropped, 'a dropped scan batch is not verified');
-        started ??= this.verifyAndCopy(batch, verify);
+        if (started === undefined) {
+          started = this.verifyAndCopy(batch, verify, alwaysOnPool);
+          started.catch(() => undefined);
+        }
         return started;
       },
       drop: () => {
@@ -926,17 +935,24 @@ export class CommitLog {
   }
 
   /**
-   * The rest of a batch, on the libuv pool: both CRCs of every record (when
-   * `verify`) and the copy of the records out of the mapping, which the
+   * The rest of a batch, on the libuv pool (a small one of tail's on this
+   * thread, SCAN_POOL_MIN_BYTES): both CRCs of every record (when `verify`) and the
+   * copy of the records out of the mapping, which the
    * bodies handed out point into (headers included, ~15 % more bytes, but
    * one copy, not one per body). Releases the segment. A record failing its
    * CRCs ends the batch; when it is the first, ERR_CORRUPT.
    */
-  private async verifyAndCopy(batch: LocatedBatch, verify: boolean): Promise<ScanBatch> {
+  private async verifyAndCopy(batch: LocatedBatch, verify: boolean, alwaysOnPool: boolean): Promise<ScanBatch> {
     const { file, view, messages, descriptors, copyFrom } = batch;
     try {
       const records = Buffer.allocUnsafeSlow(batch.end - copyFrom);
-      const good = await verifyCopyRecords(view, descriptors, messages.length, records, verify);
+      let good: number;
+      if (!alwaysOnPool && records.length < SCAN_POOL_MIN_BYTES) {
+        good = verify ? verifyRecords(view, descriptors, messages.length) : messages.length;
+        view.copy(records, 0, copyFrom, batch.end);
+      } else {
+        good = await verifyCopyRecords(view, descriptors, messages.length, records, verify);
+      }
       // A store closed meanwhile, or a segment deleted by retention after its readers' deadline, may
       // have had its mapping replaced with zeros: ERR_CLOSED / ERR_BAD_OFFSET, never zeros or ERR_CORRUPT.
       this.checkOpen();

@@ -50,11 +50,11 @@ export class CommitRealTimeService {
   }
 
   private async step(): Promise<void> {
+    if (this.params.onlyForWaiters && this.waiters.size === 0) return;
     const now = performance.now();
     const thorough = now - this.lastThoroughMs >= this.params.commitThoroughIntervalMs;
     if (thorough) this.lastThoroughMs = now;
     const urgent = this.waiters.size > 0;
-    if (this.params.onlyForWaiters && !urgent) return;
     const moved = await this.params.queue.commit(thorough || urgent ? 0 : this.params.commitLeastPages);
     this.waiters.reached(this.params.queue.committedWhere);
     if (moved) this.params.onCommitted();

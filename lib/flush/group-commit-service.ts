@@ -12,15 +12,13 @@ import { ServiceLoop } from './service-loop.js';
 
 export interface GroupCommitServiceParams {
   queue: MappedFileQueue;
-  /** Direct mode: each group commits and flushes in one write through an O_DSYNC descriptor (MappedFile.commitDurable). */
-  commitsWithFlush: boolean;
   syncFlushTimeoutMs: number;
   /** Called after each flush that moved the flushed offset. */
   onFlushed(): void;
   onError(err: unknown): void;
 }
 
-/** Heartbeat of an idle group commit service; work normally arrives by wakeup(). */
+/** Heartbeat of an idle group commit service (it finishes bytes no append waits for); work normally arrives by wakeup(). */
 const IDLE_INTERVAL_MS = 1_000;
 
 export class GroupCommitService {
@@ -50,9 +48,11 @@ export class GroupCommitService {
   }
 
   private async step(): Promise<void> {
-    if (this.waiters.size === 0) return;
     const { queue } = this.params;
-    const moved = this.params.commitsWithFlush ? await queue.commitDurable() : await queue.flush(0);
+    // Also with no one waiting: appends that timed out (FLUSH_DISK_TIMEOUT) left bytes
+    // behind, which the idle heartbeat commits and flushes.
+    if (this.waiters.size === 0 && queue.flushedWhere >= queue.maxWroteOffset) return;
+    const moved = await queue.commitDurable();
     this.groups += 1;
     if (moved) this.params.onFlushed();
     this.waiters.reached(queue.flushedWhere);

@@ -107,15 +107,9 @@ const VERIFY_COPY_WORDS = 5;
  * recordEnd). The caller keeps `source` mapped until this settles.
  */
 export async function verifyCopyRecords(source: Buffer, descriptors: Int32Array, count: number, target: Buffer, verify: boolean): Promise<number> {
-  assert(
-    Number.isInteger(count) && count >= 0 && count * SEAL_DESCRIPTOR_INT32S <= descriptors.length,
-    `verifyCopyRecords count ${count} must be in 0..${Math.floor(descriptors.length / SEAL_DESCRIPTOR_INT32S)}`,
-  );
-  if (count === 0) return 0;
-  const firstStart = descriptors[SEAL_RECORD_START]!;
-  const lastEnd = descriptors[(count - 1) * SEAL_DESCRIPTOR_INT32S + SEAL_RECORD_END]!;
-  assert(firstStart >= 0 && lastEnd <= source.length, `verifyCopyRecords records [${firstStart}, ${lastEnd}) must lie in the source of ${source.length} bytes`);
-  assert(lastEnd - firstStart <= target.length, `verifyCopyRecords needs ${lastEnd - firstStart} bytes of target, has ${target.length}`);
+  if (!checkBatch('verifyCopyRecords', source, descriptors, count)) return 0;
+  const span = descriptors[(count - 1) * SEAL_DESCRIPTOR_INT32S + SEAL_RECORD_END]! - descriptors[SEAL_RECORD_START]!;
+  assert(span <= target.length, `verifyCopyRecords needs ${span} bytes of target, has ${target.length}`);
   const args = Buffer.allocUnsafe(VERIFY_COPY_WORDS * 8);
   args.writeBigInt64LE(BigInt(addressOf(source)), 0);
   args.writeBigInt64LE(BigInt(addressOf(descriptors)), 8);
@@ -140,22 +134,13 @@ function keepReachable(...values: unknown[]): void {
 const CALL_BLOCK_ARMED = 0x4d43424cn;
 
 /**
- * What sealRecords and verifyRecords share: checks the count and the
- * bounds, then calls `${name}_from_block` with (buffer, descriptors, count)
- * in the call block; EINVAL (malformed descriptors) is an assertion. The
- * shim checks every descriptor's order and that each record starts at or
- * after the previous one's end, so the first start and the last end bound
- * every position it touches. 0 records: 0, without calling.
+ * What sealRecords and verifyRecords share: checkBatch, then
+ * `${name}_from_block` with (buffer, descriptors, count) in the call block;
+ * EINVAL (malformed descriptors) is an assertion. 0 records: 0, without
+ * calling.
  */
 function callBatch(caller: string, name: 'mc_seal_records' | 'mc_verify_records', buffer: Buffer, descriptors: Int32Array, count: number): number {
-  assert(
-    Number.isInteger(count) && count >= 0 && count * SEAL_DESCRIPTOR_INT32S <= descriptors.length,
-    `${caller} count ${count} must be in 0..${Math.floor(descriptors.length / SEAL_DESCRIPTOR_INT32S)}`,
-  );
-  if (count === 0) return 0;
-  const firstStart = descriptors[SEAL_RECORD_START]!;
-  const lastEnd = descriptors[(count - 1) * SEAL_DESCRIPTOR_INT32S + SEAL_RECORD_END]!;
-  assert(firstStart >= 0 && lastEnd <= buffer.length, `${caller} records [${firstStart}, ${lastEnd}) must lie in the buffer of ${buffer.length} bytes`);
+  if (!checkBatch(caller, buffer, descriptors, count)) return 0;
   const block = shimCallBlock();
   block[0] = BigInt(addressOf(buffer));
   block[1] = BigInt(addressOf(descriptors));
@@ -165,6 +150,24 @@ function callBatch(caller: string, name: 'mc_seal_records' | 'mc_verify_records'
   const result = shim()[`${name}_from_block`]();
   assert(result !== -constants.errno.EINVAL, `${name} refused a malformed descriptor among ${count} records`);
   return result;
+}
+
+/**
+ * The checks every batch call makes before the shim sees it: the count, and
+ * the first start and last end inside `buffer` (the shim checks each
+ * descriptor's order, so those two bound every position it touches).
+ * False for 0 records: nothing to call.
+ */
+function checkBatch(caller: string, buffer: Buffer, descriptors: Int32Array, count: number): boolean {
+  assert(
+    Number.isInteger(count) && count >= 0 && count * SEAL_DESCRIPTOR_INT32S <= descriptors.length,
+    `${caller} count ${count} must be in 0..${Math.floor(descriptors.length / SEAL_DESCRIPTOR_INT32S)}`,
+  );
+  if (count === 0) return false;
+  const firstStart = descriptors[SEAL_RECORD_START]!;
+  const lastEnd = descriptors[(count - 1) * SEAL_DESCRIPTOR_INT32S + SEAL_RECORD_END]!;
+  assert(firstStart >= 0 && lastEnd <= buffer.length, `${caller} records [${firstStart}, ${lastEnd}) must lie in the buffer of ${buffer.length} bytes`);
+  return true;
 }
 
 function assertRange(buffer: Buffer, start: number, end: number, previous: number): void {

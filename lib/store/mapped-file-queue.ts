@@ -256,16 +256,12 @@ export class MappedFileQueue {
   }
 
   /**
-   * SYNC_FLUSH in direct mode: commits and flushes everything written in
-   * one step per segment (MappedFile.commitDurable). Resolves with whether
-   * the flushed offset moved.
+   * SYNC_FLUSH's group step: commits and flushes everything written, one
+   * step per segment (MappedFile.commitDurable: in direct mode one O_DSYNC
+   * write). Resolves with whether the flushed offset moved.
    */
   async commitDurable(): Promise<boolean> {
-    const before = this.flushed;
-    this.flushed = await this.advance(this.flushed, 0, (file) => file.commitDurable());
-    assert(this.flushed <= this.maxReadableOffset, 'flushedWhere never passes the readable end');
-    this.committed = Math.max(this.committed, this.flushed);
-    return this.flushed > before;
+    return this.advanceFlushed(0, (file) => file.commitDurable());
   }
 
   /**
@@ -273,8 +269,13 @@ export class MappedFileQueue {
    * least-pages rule. Resolves true when flushedWhere moved.
    */
   async flush(leastPages: number): Promise<boolean> {
+    return this.advanceFlushed(leastPages, (file, pages) => file.flush(pages));
+  }
+
+  /** Moves flushedWhere by `step` over the segments; true when it moved. */
+  private async advanceFlushed(leastPages: number, step: (file: MappedFile, leastPages: number) => Promise<number>): Promise<boolean> {
     const before = this.flushed;
-    this.flushed = await this.advance(this.flushed, leastPages, (file, pages) => file.flush(pages));
+    this.flushed = await this.advance(this.flushed, leastPages, step);
     assert(this.flushed <= this.maxReadableOffset, 'flushedWhere never passes the readable end');
     // Flushed bytes were committed (mapped mode commits on write, without commit calls).
     this.committed = Math.max(this.committed, this.flushed);

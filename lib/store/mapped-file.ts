@@ -411,15 +411,21 @@ export class MappedFile {
   }
 
   /** A segment flushed to its end takes no more groups: its O_DSYNC descriptor is closed now, not at retention. */
-  private async afterCommitDurable(): Promise<number> {
-    if (this.flushed === this.fileSizeBytes && this.dataSyncFd !== undefined) {
-      // Taken before any await, so a concurrent shutdown cannot close it a second time.
-      const opened = this.dataSyncFd;
-      this.dataSyncFd = Promise.resolve(undefined);
-      const fd = await opened;
-      if (fd !== undefined) await this.native.closeFile(fd);
+  private afterCommitDurable(): number {
+    if (this.flushed === this.fileSizeBytes) {
+      // Not awaited: the group's acks do not wait for it, and a failed close loses nothing.
+      void this.takeDataSyncFd()
+        .then((fd) => (fd === undefined ? undefined : this.native.closeFile(fd)))
+        .catch(() => undefined);
     }
     return this.flushed;
+  }
+
+  /** The O_DSYNC descriptor, taken (before any await) by whoever closes it, so it is closed once. */
+  private takeDataSyncFd(): Promise<number | undefined> {
+    const opened = this.dataSyncFd ?? Promise.resolve(undefined);
+    this.dataSyncFd = Promise.resolve(undefined);
+    return opened;
   }
 
   /** commitDurable's descriptor; undefined when it cannot be opened (EMFILE, say): commitDurable falls back to commit + flush. */
@@ -526,6 +532,7 @@ export class MappedFile {
   private async warmSlices(slice: number, step: (position: number, length: number) => Promise<void>): Promise<boolean> {
     for (let position = this.wrote; position < this.fileSizeBytes; position += slice) {
       if (this.state !== 'open') return false;
+      if (this.wrote > position) continue; // the writer got here first: its appends fault these pages in
       await step(position, Math.min(slice, this.fileSizeBytes - position));
     }
     return this.state === 'open';
@@ -586,6 +593,9 @@ export class MappedFile {
     // open file once).
     const fd = await this.native.openFile(this.path, false);
     try {
+      // A reopened segment's appends go on meanwhile: slices the writer has reached are skipped
+      // (pages never faulted in by the warm-up can only be dirtied by appends, so writtenBack
+      // holds), but the slice it is in may be written back under it.
       const done = await this.warmSlices(WARM_WRITE_BACK_SLICE_BYTES, (position, length) => this.native.warmWriteBack(this.mapping, position, length, fd));
       if (!done) return;
       // The unwritten-to-written conversions are journalled: commit them now, not in the first group flush.
@@ -732,7 +742,7 @@ export class MappedFile {
     this.strategy.release();
     this.state = 'closed';
     try {
-      const dataSyncFd = await this.dataSyncFd;
+      const dataSyncFd = await this.takeDataSyncFd();
       if (dataSyncFd !== undefined) await this.native.closeFile(dataSyncFd);
     } finally {
       await this.native.closeFile(this.fd);

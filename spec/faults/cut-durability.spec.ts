@@ -17,10 +17,9 @@ const PAGE = 4096;
 
 describe.each<WriteMode>(['mapped', 'direct'])('durable cuts (%s)', (mode) => {
   const twin = useTwinSegments(mode, SEGMENT, 3);
-  const strategyFactory = () => twin.strategyFactory();
 
   it('zeroes cut bytes durably: they do not come back after a power cut', async () => {
-    const file = await MappedFile.create({ native: twin.io, directory: twin.dir.path, fileFromOffset: 0, fileSizeBytes: SEGMENT, strategyFactory: strategyFactory() });
+    const file = await MappedFile.create({ native: twin.io, directory: twin.dir.path, fileFromOffset: 0, fileSizeBytes: SEGMENT, strategyFactory: twin.strategyFactory() });
     file.append(Buffer.alloc(3 * PAGE, 0xaa));
     await file.commit(0);
     await file.flush(0);
@@ -37,7 +36,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('durable cuts (%s)', (mode) => {
   });
 
   it('deletes segments past a cut durably: they do not come back after a power cut', async () => {
-    const queue = new MappedFileQueue({ native: twin.io, directory: twin.dir.path, fileSizeBytes: SEGMENT, strategyFactory: strategyFactory(), warm: false });
+    const queue = new MappedFileQueue({ native: twin.io, directory: twin.dir.path, fileSizeBytes: SEGMENT, strategyFactory: twin.strategyFactory(), warm: false });
     const first = await queue.lastMappedFileForAppend();
     first.append(Buffer.alloc(SEGMENT, 1));
     await queue.commit(0);

@@ -21,7 +21,6 @@ import { Gate } from '../helpers/gate.js';
 
 const SEGMENT = 3 * SLICE + 4096;
 
-/** A gate that holds calls until opened. */
 /**
  * Tells the warm-up's writes (through the descriptor it opens itself,
  * without create) from the commits' (the segment's own descriptor), holds
