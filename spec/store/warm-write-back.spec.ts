@@ -31,6 +31,20 @@ function extents(path: string): { count: number; unwritten: number } | undefined
   return { count: rows.length, unwritten: rows.filter((line) => line.includes('unwritten')).length };
 }
 
+/**
+ * Whether filefrag shows a fallocated file's extents as unwritten here:
+ * without filefrag, or on a file system without unwritten extents (tmpfs),
+ * there is nothing to tell apart.
+ */
+async function unwrittenExtentsShow(directory: string): Promise<boolean> {
+  const probe = join(directory, 'probe');
+  const native = realNativeIO();
+  const fd = await native.openFile(probe, true);
+  await native.fallocate(fd, 0, SEGMENT);
+  await native.closeFile(fd);
+  return (extents(probe)?.unwritten ?? 0) > 0;
+}
+
 /** Bytes the kernel counts as dirtied by this thread (/proc/thread-self/io write_bytes: a whole folio per folio dirtied). */
 function dirtiedByThisThread(): number {
   return Number(/write_bytes: (\d+)/.exec(readFileSync('/proc/thread-self/io', 'utf8'))![1]);
@@ -73,13 +87,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('warm-up with write-back, %s mode
   }
 
   it('leaves no unwritten extent in a SYNC_FLUSH store’s first and prepared segments; an ASYNC_FLUSH store keeps fallocate’s', async (context) => {
-    // Without filefrag, or on a file system without unwritten extents (tmpfs), there is nothing to tell apart.
-    const probe = join(dir.path, 'probe');
-    const native = realNativeIO();
-    const fd = await native.openFile(probe, true);
-    await native.fallocate(fd, 0, SEGMENT);
-    await native.closeFile(fd);
-    if ((extents(probe)?.unwritten ?? 0) === 0) return context.skip();
+    if (!(await unwrittenExtentsShow(dir.path))) return context.skip();
 
     const asyncLog = await openStore('ASYNC_FLUSH', 'async');
     const syncLog = await openStore('SYNC_FLUSH', 'sync');
@@ -107,12 +115,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('warm-up with write-back, %s mode
   });
 
   it('a store reopened under SYNC_FLUSH writes back the rest of the segment taking appends, beside them; mapped groups then fdatasync', async (context) => {
-    const probe = join(dir.path, 'probe');
-    const native = realNativeIO();
-    const fd = await native.openFile(probe, true);
-    await native.fallocate(fd, 0, SEGMENT);
-    await native.closeFile(fd);
-    if ((extents(probe)?.unwritten ?? 0) === 0) return context.skip();
+    if (!(await unwrittenExtentsShow(dir.path))) return context.skip();
 
     const body = Buffer.alloc(700, 0x21);
     // Written without warm-up: the segment's tail keeps fallocate's unwritten extents (a mapped
