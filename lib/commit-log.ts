@@ -120,6 +120,11 @@ interface Written {
   endOffset: number;
 }
 
+/** The CRC descriptors of one scan batch's records (free again once its verify settled). */
+function newScanDescriptors(): Int32Array {
+  return new Int32Array(SCAN_BATCH_MAX * SEAL_DESCRIPTOR_INT32S);
+}
+
 /** A scan batch handed out: its messages (bodies in one copy) and where the next batch starts. */
 interface ScanBatch {
   messages: StoredMessage[];
@@ -743,10 +748,14 @@ export class CommitLog {
     this.checkScanStart(from);
     // Keep the page tables filled ahead of the walk, off the JS thread, one call at a time.
     const prefault = { to: from, inFlight: false };
+    // Two descriptor arrays in turn: a batch being verified keeps one, the batch located ahead takes the other.
+    const descriptorSets = [newScanDescriptors(), newScanDescriptors()];
+    let turn = 0;
     const locateAt = (offset: number): ScanStep | undefined => {
       if (offset >= to) return undefined;
       if (!prefault.inFlight && prefault.to - offset < SCAN_PREFAULT_BYTES / 2) this.prefaultAhead(prefault, offset, to);
-      return this.locateScanStep(offset, to, verify, true);
+      turn ^= 1;
+      return this.locateScanStep(offset, to, verify, true, descriptorSets[turn]!);
     };
     let step = locateAt(from);
     let verifying = step?.verify();
@@ -798,10 +807,11 @@ export class CommitLog {
     const verify = options.verify ?? true;
     let offset = options.from ?? this.confirmedOffset;
     this.checkScanStart(offset);
+    const descriptors = newScanDescriptors(); // one batch at a time
     while (this.state === 'open' && !options.signal?.aborted) {
       const confirmed = this.confirmedOffset;
       if (offset < confirmed) {
-        const batch = await this.locateScanStep(offset, confirmed, verify, false).verify();
+        const batch = await this.locateScanStep(offset, confirmed, verify, false, descriptors).verify();
         if (batch === undefined) return;
         for (const message of batch.messages) yield message;
         offset = batch.nextOffset;
@@ -843,10 +853,10 @@ export class CommitLog {
    * and copy them out together into one buffer (one allocation per batch, not
    * per message).
    */
-  private locateScanStep(offset: number, to: number, verify: boolean, alwaysOnPool: boolean): ScanStep {
+  private locateScanStep(offset: number, to: number, verify: boolean, alwaysOnPool: boolean, descriptors: Int32Array): ScanStep {
     let located: LocatedBatch | undefined;
     try {
-      located = this.locateBatch(offset, to);
+      located = this.locateBatch(offset, to, descriptors);
     } catch (error) {
       const failed = Promise.reject(error);
       failed.catch(() => undefined);
@@ -879,7 +889,7 @@ export class CommitLog {
    * writes each record's CRC descriptor. On success the segment is left held
    * for verifyAndCopy; undefined (nothing held) at the end of the log.
    */
-  private locateBatch(offset: number, to: number): LocatedBatch | undefined {
+  private locateBatch(offset: number, to: number, descriptors: Int32Array): LocatedBatch | undefined {
     this.checkOpen();
     const file = this.queue.findMappedFileByOffset(offset);
     if (file === undefined) throw new CommitLogError('ERR_BAD_OFFSET', `offset ${offset} is no longer stored (min ${this.queue.minOffset})`);
@@ -893,7 +903,6 @@ export class CommitLog {
       // Where the copy handed out starts: the batch's first record (a hole before it is skipped).
       let copyFrom = position;
       let nextOffset: number | undefined;
-      const descriptors = new Int32Array(SCAN_BATCH_MAX * SEAL_DESCRIPTOR_INT32S);
       // Structure only; verifyAndCopy checks the CRCs of the whole batch in one native call.
       const sealPositions = { descriptors, slot: 0 };
       const decodeOptions = { verify: false, copy: false, expectedPhysicalOffset: 0, sealPositions, skipBody: true };

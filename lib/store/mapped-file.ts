@@ -306,12 +306,7 @@ export class MappedFile {
    * committed position. Concurrent calls run one after another.
    */
   async commit(leastPages: number): Promise<number> {
-    for (;;) {
-      if (this.commitInFlight !== undefined) await this.commitInFlight;
-      // The warm-up writes zeros ahead of the writer (warmZeroFilling): data must land after them.
-      else if (this.zeroFilling !== undefined && this.wrote > this.zeroFilling.from) await this.zeroFilling.done;
-      else break;
-    }
+    await this.writesSettled(false);
     this.checkOpen();
     if (this.strategy.commitsOnWrite) return this.committedPosition;
     const from = this.committed;
@@ -377,12 +372,7 @@ export class MappedFile {
     this.checkOpen(); // a segment already closing would never close a descriptor opened now
     // A segment committed to its end gave its write buffer back: nothing to rewrite from, only to flush.
     const fd = this.strategy.commitsOnWrite || this.committed === this.fileSizeBytes ? undefined : await this.dataSyncDescriptor();
-    for (;;) {
-      if (this.commitInFlight !== undefined) await this.commitInFlight;
-      else if (this.flushInFlight !== undefined) await this.flushInFlight;
-      else if (this.zeroFilling !== undefined && this.wrote > this.zeroFilling.from) await this.zeroFilling.done;
-      else break;
-    }
+    await this.writesSettled(true);
     this.checkOpen();
     const from = this.flushed;
     const to = this.wrote;
@@ -408,6 +398,21 @@ export class MappedFile {
       this.flushInFlight = undefined;
     }
     return this.afterCommitDurable();
+  }
+
+  /**
+   * Waits until no commit (and, with `flushes`, no flush) is in flight and
+   * no warm-up zeros are being written where the writer has data: the warm-up
+   * writes zeros ahead of the writer (warmZeroFilling), and data must land
+   * after them.
+   */
+  private async writesSettled(flushes: boolean): Promise<void> {
+    for (;;) {
+      if (this.commitInFlight !== undefined) await this.commitInFlight;
+      else if (flushes && this.flushInFlight !== undefined) await this.flushInFlight;
+      else if (this.zeroFilling !== undefined && this.wrote > this.zeroFilling.from) await this.zeroFilling.done;
+      else return;
+    }
   }
 
   /** A segment flushed to its end takes no more groups: its O_DSYNC descriptor is closed now, not at retention. */
