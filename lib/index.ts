@@ -19,7 +19,7 @@ export type { AllocateMappedFileServiceParams } from './store/allocate-mapped-fi
 export { CommitLog } from './commit-log.js';
 export type { AppendResult, AppendStatus, BatchAppendResult, CommitLogOpenOptions, ScanOptions, TailOptions } from './commit-log.js';
 export type { RecoveryResult } from './recovery/recover.js';
-export { planRecovery } from './recovery/plan-recovery.js';
+export { planRecovery, planRecoveryAsync } from './recovery/plan-recovery.js';
 export type { CorruptionReport, PlanParams, RecoveryPlan, SegmentBytes } from './recovery/plan-recovery.js';
 export { readCheckpoint, readTopicQueueTable, CHECKPOINT_FILE_NAME, TOPIC_QUEUE_TABLE_FILE_NAME } from './store/store-checkpoint.js';
 export { ABORT_FILE_NAME, abortMarkerExists } from './store/abort-marker.js';

@@ -357,10 +357,11 @@ int32_t mc_verify_records(const void *base, const int32_t *descriptors, int32_t 
 
 /* A scan's batch: checks each record (when args[MC_VERIFY_COPY_VERIFY] is
  * non-zero) and copies it to dst right after, while its bytes are still in
- * the CPU's cache, so the mapping is read once. Stops at the first record
- * that does not verify; returns how many were copied. Runs on the libuv pool
- * (the JS thread decodes the next batch meanwhile), hence its arguments in a
- * block of its own rather than the thread-local call block. */
+ * the CPU's cache, so the mapping is read once. With no dst it only checks
+ * (abnormal recovery's walk). Stops at the first record that does not
+ * verify; returns how many passed. Runs on the libuv pool (the JS thread
+ * decodes the next batch meanwhile), hence its arguments in a block of its
+ * own rather than the thread-local call block. */
 int32_t mc_verify_copy_records(const int64_t *args) {
   if (args == NULL) return -EINVAL;
   const unsigned char *base = (const unsigned char *)(intptr_t)args[MC_VERIFY_COPY_BASE];
@@ -370,14 +371,14 @@ int32_t mc_verify_copy_records(const int64_t *args) {
   int verify = args[MC_VERIFY_COPY_VERIFY] != 0;
   if (count < 0 || count > INT32_MAX) return -EINVAL;
   if (count == 0) return 0;
-  if (base == NULL || descriptors == NULL || dst == NULL) return -EINVAL;
+  if (base == NULL || descriptors == NULL || (dst == NULL && !verify)) return -EINVAL;
   if (!descriptors_ordered(descriptors, (int32_t)count)) return -EINVAL;
   /* dst holds [first recordStart, last recordEnd): each record lands at its distance from the first. */
   int32_t first = descriptors[MC_SEAL_RECORD_START];
   for (int32_t i = 0; i < (int32_t)count; i++) {
     const int32_t *d = descriptors + (size_t)i * MC_SEAL_DESCRIPTOR_INT32S;
     if (verify && (!descriptor_matches_record(base, d) || !record_verifies(base, d))) return i;
-    memcpy(dst + (d[MC_SEAL_RECORD_START] - first), base + d[MC_SEAL_RECORD_START], (size_t)(d[MC_SEAL_RECORD_END] - d[MC_SEAL_RECORD_START]));
+    if (dst != NULL) memcpy(dst + (d[MC_SEAL_RECORD_START] - first), base + d[MC_SEAL_RECORD_START], (size_t)(d[MC_SEAL_RECORD_END] - d[MC_SEAL_RECORD_START]));
   }
   return (int32_t)count;
 }

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* ABI version; bumped on any incompatible change. lib/native checks it at load. */
-#define MC_SHIM_ABI_VERSION 7
+#define MC_SHIM_ABI_VERSION 8
 int mc_abi_version(void);
 
 /* fdatasync(fd). When [dirty_from, dirty_to) is longer than one 1 MiB slice,
@@ -140,7 +140,8 @@ int32_t mc_verify_records(const void *base, const int32_t *descriptors, int32_t 
  * non-zero, then copies [recordStart, recordEnd) to dst + (recordStart -
  * the first record's recordStart). Stops at the first record that does not
  * verify. Returns how many records were copied (`count` when all), or
- * -EINVAL for malformed descriptors. The caller guarantees the last
+ * -EINVAL for malformed descriptors. A NULL dst with `verify` set checks
+ * only (since ABI 8). The caller guarantees the last
  * recordEnd is within base's buffer and dst has room for
  * [first recordStart, last recordEnd). Its arguments are int64 words of a
  * block the caller owns for the call (an .async call runs on another thread,

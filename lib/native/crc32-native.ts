@@ -10,9 +10,10 @@
  *   - `crc32Native` is one call per range: for specs and benches, or for
  *     ranges of hundreds of KiB, never per message.
  * Both are synchronous: CPU work on bytes already in memory, no I/O.
- * `verifyCopyRecords` (a scan's batch: verify, then copy out) is the one
- * made on the libuv pool, so the JS thread decodes the next batch
- * meanwhile; its arguments travel in a block of its own.
+ * `verifyCopyRecords` (a scan's batch: verify, then copy out) and
+ * `verifyRecordsAsync` (abnormal recovery's runs) are made on the libuv
+ * pool, so the JS thread decodes the next batch meanwhile; their arguments
+ * travel in a block of their own.
  *
  * A seal descriptor is five int32 per record, byte positions in the target
  * buffer (see SEAL_* below and native-shim/README.md):
@@ -110,11 +111,26 @@ export async function verifyCopyRecords(source: Buffer, descriptors: Int32Array,
   if (!checkBatch('verifyCopyRecords', source, descriptors, count)) return 0;
   const span = descriptors[(count - 1) * SEAL_DESCRIPTOR_INT32S + SEAL_RECORD_END]! - descriptors[SEAL_RECORD_START]!;
   assert(span <= target.length, `verifyCopyRecords needs ${span} bytes of target, has ${target.length}`);
+  return callVerifyCopy(source, descriptors, count, target, verify);
+}
+
+/**
+ * verifyRecords on the libuv pool: the JS thread goes on meanwhile
+ * (abnormal recovery's walk decodes the next run). The caller keeps
+ * `source` mapped and `descriptors` unchanged until this settles.
+ */
+export async function verifyRecordsAsync(source: Buffer, descriptors: Int32Array, count: number): Promise<number> {
+  if (!checkBatch('verifyRecordsAsync', source, descriptors, count)) return 0;
+  return callVerifyCopy(source, descriptors, count, undefined, true);
+}
+
+/** mc_verify_copy_records with its block: no target means check only. */
+async function callVerifyCopy(source: Buffer, descriptors: Int32Array, count: number, target: Buffer | undefined, verify: boolean): Promise<number> {
   const args = Buffer.allocUnsafe(VERIFY_COPY_WORDS * 8);
   args.writeBigInt64LE(BigInt(addressOf(source)), 0);
   args.writeBigInt64LE(BigInt(addressOf(descriptors)), 8);
   args.writeBigInt64LE(BigInt(count), 16);
-  args.writeBigInt64LE(BigInt(addressOf(target)), 24);
+  args.writeBigInt64LE(target === undefined ? 0n : BigInt(addressOf(target)), 24);
   args.writeBigInt64LE(verify ? 1n : 0n, 32);
   const result = await callAsync(shim().mc_verify_copy_records, args);
   // The block holds bare addresses: these references keep the buffers alive until the call returned.

@@ -11,15 +11,19 @@
  * The walk starts at the segment holding the lower of the checkpoint's
  * flushed offset and the topic-queue table's covered offset (the first
  * segment when either is missing or corrupt).
+ *
+ * planRecovery walks on the calling thread; planRecoveryAsync checks the
+ * CRCs on the libuv pool and lets the event loop turn every few thousand
+ * records (lib/recovery/verified-walk.ts). They return the same plan.
  */
 import { assert } from '../assert.js';
 import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
-import { decodeRecordSummary, type RecordSummary, type SummaryResult } from '../format/message-codec.js';
-import { SEAL_DESCRIPTOR_INT32S, verifyRecords } from '../native/crc32-native.js';
+import { decodeRecordSummary } from '../format/message-codec.js';
 import { findNextRecord } from '../format/record-search.js';
 import { BLANK_CHECKED_MIN_SIZE } from '../format/message-layout.js';
 import { queueKey, type TopicQueueTable } from '../format/topic-queue-table-codec.js';
 import { ruleFor, type Found } from './recovery-table.js';
+import { runWalkAsync, runWalkSync, VerifiedWalk, type Walk } from './verified-walk.js';
 
 /** What the walk needs of a segment: its place and its bytes (all of them). */
 export interface SegmentBytes {
@@ -59,7 +63,20 @@ export interface PlanParams {
   table: TopicQueueTable | undefined;
 }
 
+/** The plan, walked on the calling thread (the CLI's dry run). */
 export function planRecovery(params: PlanParams): RecoveryPlan {
+  return runWalkSync(walkRecovery(params));
+}
+
+/** The same plan, with the CRC checks on the libuv pool and the event loop turning between slices (store open). */
+export function planRecoveryAsync(params: PlanParams): Promise<RecoveryPlan> {
+  return runWalkAsync(walkRecovery(params));
+}
+
+/** Records the walk decodes between pauses (a few ms of JS). */
+const RECORDS_PER_PAUSE = 4096;
+
+function* walkRecovery(params: PlanParams): Walk<RecoveryPlan> {
   const { segments } = params;
   const frontier = params.checkpoint.kind === 'ok' ? params.checkpoint.flushedOffset : 0;
   const tableUsable = params.table !== undefined && params.checkpoint.kind === 'ok';
@@ -91,6 +108,7 @@ export function planRecovery(params: PlanParams): RecoveryPlan {
   let endOffset = plan.scannedFromOffset;
 
   const verified = new VerifiedWalk(params.abnormal);
+  let sincePause = 0;
   scan: for (let visited = 0; index < segments.length; visited += 1) {
     assert(visited < segments.length, 'each segment is scanned at most once');
     const segment = segments[index]!;
@@ -104,7 +122,15 @@ export function planRecovery(params: PlanParams): RecoveryPlan {
         found = 'damaged';
         reason = 'a segment filled to its last byte without a blank record';
       } else {
-        const decoded = verified.decode(segment, position);
+        if (++sincePause === RECORDS_PER_PAUSE) {
+          sincePause = 0;
+          yield { kind: 'pause' };
+        }
+        let decoded = verified.take(segment, position);
+        if (decoded === undefined) {
+          yield* verified.load(segment, position);
+          decoded = verified.take(segment, position, true)!;
+        }
         if (decoded.kind === 'message') {
           found = 'message';
           size = decoded.size;
@@ -164,6 +190,7 @@ export function planRecovery(params: PlanParams): RecoveryPlan {
       break scan;
     }
   }
+  yield* verified.finish();
   plan.endOffset = endOffset;
   // The checkpoint names durable data the walk did not reach: the tail segments are
   // missing, empty or zeroed. Reported, whatever the rows above already said.
@@ -173,18 +200,23 @@ export function planRecovery(params: PlanParams): RecoveryPlan {
   }
   if (tableUsable && coveredOffset > endOffset) {
     // The table counts records that did not survive: count again from the start.
-    plan.nextQueueOffsets = countQueueOffsets(segments, endOffset);
+    plan.nextQueueOffsets = yield* countQueueOffsets(segments, endOffset);
   }
   return plan;
 }
 
 /** Next queue offset of every queue, from the records below `endOffset` (structure checks only). */
-function countQueueOffsets(segments: readonly SegmentBytes[], endOffset: number): Map<string, number> {
+function* countQueueOffsets(segments: readonly SegmentBytes[], endOffset: number): Walk<Map<string, number>> {
   const next = new Map<string, number>();
+  let sincePause = 0;
   for (const segment of segments) {
     if (segment.fileFromOffset >= endOffset) break;
     const limit = Math.min(segment.fileSizeBytes, endOffset - segment.fileFromOffset);
     for (let position = 0; position < limit; ) {
+      if (++sincePause === RECORDS_PER_PAUSE) {
+        sincePause = 0;
+        yield { kind: 'pause' };
+      }
       const decoded = decodeRecordSummary(segment.bytes, position, limit, { verify: false });
       if (decoded.kind !== 'message') break;
       const key = queueKey(decoded.summary.topic, decoded.summary.queueId);
@@ -193,62 +225,4 @@ function countQueueOffsets(segments: readonly SegmentBytes[], endOffset: number)
     }
   }
   return next;
-}
-
-/** Records checked per native call: the call costs ~8 µs, a record's CRCs ~0.1 µs there. */
-const VERIFY_BATCH_MAX = 1024;
-
-/**
- * Decodes records for the walk. Without CRC checks (normal recovery) it is
- * decodeRecordSummary. With them (abnormal recovery), runs of messages are
- * decoded for structure first and their CRCs checked together by one native
- * call (verifyRecords): the walk runs at native CRC speed rather than one
- * JS CRC per record. The first record of a run that fails is decoded again
- * with the JS checks, for the reason.
- */
-class VerifiedWalk {
-  private readonly descriptors = new Int32Array(VERIFY_BATCH_MAX * SEAL_DESCRIPTOR_INT32S);
-  private run: Array<{ position: number; size: number; summary: RecordSummary }> = [];
-  private next = 0;
-  private segment: SegmentBytes | undefined;
-  private failedAt = -1;
-
-  constructor(private readonly verify: boolean) {}
-
-  decode(segment: SegmentBytes, position: number): SummaryResult {
-    const options = { verify: this.verify, expectedPhysicalOffset: segment.fileFromOffset + position };
-    if (!this.verify) return decodeRecordSummary(segment.bytes, position, segment.fileSizeBytes, options);
-    if (segment !== this.segment || (this.next >= this.run.length && position !== this.failedAt)) this.fill(segment, position);
-    const cached = this.run[this.next];
-    if (cached !== undefined && cached.position === position) {
-      this.next += 1;
-      return { kind: 'message', size: cached.size, summary: cached.summary };
-    }
-    // Not a message of a verified run: a failed one, or no message at all.
-    return decodeRecordSummary(segment.bytes, position, segment.fileSizeBytes, options);
-  }
-
-  /** Decodes the run of messages from `position` for structure, then checks their CRCs at once. */
-  private fill(segment: SegmentBytes, position: number): void {
-    this.segment = segment;
-    this.run = [];
-    this.next = 0;
-    this.failedAt = -1;
-    // One options object for the run, refilled per record (a walk decodes ~1 M records a second).
-    const sealPositions = { descriptors: this.descriptors, slot: 0 };
-    const options = { verify: false, expectedPhysicalOffset: 0, sealPositions };
-    for (let at = position; this.run.length < VERIFY_BATCH_MAX; ) {
-      sealPositions.slot = this.run.length;
-      options.expectedPhysicalOffset = segment.fileFromOffset + at;
-      const decoded = decodeRecordSummary(segment.bytes, at, segment.fileSizeBytes, options);
-      if (decoded.kind !== 'message') break;
-      this.run.push({ position: at, size: decoded.size, summary: decoded.summary });
-      at += decoded.size;
-    }
-    const good = verifyRecords(segment.bytes, this.descriptors, this.run.length);
-    if (good < this.run.length) {
-      this.failedAt = this.run[good]!.position;
-      this.run.length = good;
-    }
-  }
 }

@@ -7,7 +7,7 @@ import { blankHeaderSize, encodeBlank } from '../format/message-codec.js';
 import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
 import type { TopicQueueTable } from '../format/topic-queue-table-codec.js';
 import type { MappedFileQueue } from '../store/mapped-file-queue.js';
-import { planRecovery, type CorruptionReport, type RecoveryPlan, type SegmentBytes } from './plan-recovery.js';
+import { planRecoveryAsync, type CorruptionReport, type RecoveryPlan, type SegmentBytes } from './plan-recovery.js';
 
 export type { CorruptionReport } from './plan-recovery.js';
 export type RecoveryResult = Omit<RecoveryPlan, 'holes'>;
@@ -31,7 +31,8 @@ export async function recover(params: RecoveryParams): Promise<RecoveryResult> {
   let plan: RecoveryPlan;
   try {
     const segments: SegmentBytes[] = files.map((file) => ({ fileFromOffset: file.fileFromOffset, fileSizeBytes: file.fileSizeBytes, bytes: file.readableView() }));
-    plan = planRecovery({ segments, checkpoint: params.checkpoint, abnormal: params.abnormal, table: params.table });
+    // CRCs on the libuv pool, the event loop turning: an abnormal recovery reads gigabytes.
+    plan = await planRecoveryAsync({ segments, checkpoint: params.checkpoint, abnormal: params.abnormal, table: params.table });
   } finally {
     for (const file of files) file.release();
   }

@@ -7,6 +7,7 @@ import { TEST_MIN, type FlushDiskType, type WriteMode } from '../../lib/config.j
 import { BLANK_MAGIC_CODE } from '../../lib/format/message-layout.js';
 import { segmentFileName } from '../../lib/format/segment-name.js';
 import { expectCode } from '../helpers/expect-code.js';
+import { countEventLoopTurns } from '../helpers/event-loop-turns.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
 const SEGMENT = TEST_MIN.mappedFileSizeCommitLog;
@@ -476,23 +477,16 @@ describe('CommitLog scanBatches', () => {
     const dir = makeTmpDir();
     const { log, written } = await smallMessages(dir.path);
     try {
-      // The consumer awaits nothing: only the scan itself can let the event loop turn
-      // (setImmediate, re-armed each turn, counts turns whatever the clock does).
-      let turns = 0;
-      let counting = true;
-      const count = () => {
-        turns += 1;
-        if (counting) setImmediate(count);
-      };
-      setImmediate(count);
+      // The consumer awaits nothing: only the scan itself can let the event loop turn.
+      const counter = countEventLoopTurns();
       let batches = 0;
       let turnsBeforeLastBatch = 0;
       for await (const batch of log.scanBatches()) {
         batches += 1;
-        if (batches === 4) turnsBeforeLastBatch = turns;
+        if (batches === 4) turnsBeforeLastBatch = counter.turns;
         expect(batch.length).toBeGreaterThan(0);
       }
-      counting = false;
+      counter.stop();
       expect(batches).toBe(4);
       expect(turnsBeforeLastBatch).toBeGreaterThan(0);
       // Left after the first batch, with the next one in flight: close neither waits for it nor fails.
