@@ -47,6 +47,7 @@ async function main(): Promise<void> {
       ];
       for (const mode of ['mapped', 'direct'] as WriteMode[]) {
         const pool = mode === 'direct' ? await TransientStorePool.create({ native, poolSize: 1, bufferSizeBytes: SEGMENT_BYTES, lock: true }) : undefined;
+        await pool?.whenPrepared();
         const file = await MappedFile.create({ native, directory: dir, fileFromOffset: mode === 'mapped' ? 0 : SEGMENT_BYTES, fileSizeBytes: SEGMENT_BYTES, strategyFactory: writeStrategyFactory({ mode, ...(pool ? { pool } : {}) }) });
         await file.warm();
         cases.push([`MappedFile.append ${size} B (${mode})`, () => {

@@ -206,6 +206,8 @@ export class CommitLog {
   private lastQueueKey = '';
   /** encodeOne's stamp, refilled per record; read it before the next encodeOne. */
   private readonly stamp: EncodeStamp = { physicalOffset: 0, queueOffset: 0, storeTimestamp: 0 };
+  /** The first segment's warm-up started by open (settled when there is none); never rejects. */
+  private readonly warmUp: Promise<void>;
   /** Seal positions of natively sealed records (5 int32 each), reused across batches. */
   private sealDescriptors = new Int32Array(256 * SEAL_DESCRIPTOR_INT32S);
 
@@ -217,8 +219,10 @@ export class CommitLog {
     lock: StoreLock;
     checkpoint: StoreCheckpoint;
     recovery: RecoveryResult;
+    warmUp: Promise<void>;
   }) {
     this.options = parts.options;
+    this.warmUp = parts.warmUp;
     this.native = parts.native;
     this.queue = parts.queue;
     this.pool = parts.pool;
@@ -324,26 +328,26 @@ export class CommitLog {
       await checkpoint.write({ flushedOffset: recovery.endOffset, lastFlushStoreTimestamp: recovery.lastStoreTimestamp, writtenAt: Date.now() }, true);
       await checkpoint.writeTopicQueueTable({ coveredOffset: recovery.endOffset, nextQueueOffsets: recovery.nextQueueOffsets });
       await createAbortMarker(native, directory);
-      // The segment appends go to first: created now, pre-faulted now if it is
-      // new (a fresh store; under SYNC_FLUSH also written back, about a second
-      // per GiB here), in the background if it already holds data.
+      // The segment appends go to first: created now, warmed (pre-faulted; under
+      // SYNC_FLUSH also written back) beside the appends, as the pool's buffers
+      // are locked: open() does not wait for either (1-10 s with 1 GiB segments
+      // here, see whenWarm()).
       const first = await queue.lastMappedFileForAppend(recovery.endOffset);
       // Also a loaded segment, which the allocation service did not create.
       if (syncFlush) await first.useSmallFolios();
+      let warmUp: Promise<void> = Promise.resolve();
       if (options.warmMapedFileEnable) {
-        const fresh = first.wrotePosition === 0;
-        // A segment that holds data is warmed beside the appends, under SYNC_FLUSH with
+        // A segment is warmed beside the appends, under SYNC_FLUSH with
         // write-back too: without it a mapped segment's pre-faulted zeros stay dirty, and
         // its groups msync their range through the shim instead of an fdatasync through
         // libuv until the next segment (64 appenders after a restart: ack p99 2.1-3.3 ms
         // against 1.1-1.3 with it). Appends meanwhile are safe: the flushes msync until
         // the write-back is done (mapped), and commits wait for zeros in flight (direct).
-        // Not in the allocation service's turn: open() waits for a fresh segment's warm-up,
-        // and the next segment's (started by lastMappedFileForAppend) may run beside it.
-        const warming = first.warm(syncFlush).catch(() => undefined);
-        if (fresh) await warming;
+        // Not in the allocation service's turn: the next segment's warm-up (started by
+        // lastMappedFileForAppend) may run beside it.
+        warmUp = first.warm(syncFlush).catch(() => undefined);
       }
-      const log = new CommitLog({ options, native, queue, pool, lock, checkpoint, recovery });
+      const log = new CommitLog({ options, native, queue, pool, lock, checkpoint, recovery, warmUp });
       log.start();
       return log;
     } catch (err) {
@@ -398,6 +402,19 @@ export class CommitLog {
    */
   get confirmedOffset(): number {
     return this.options.flushDiskType === 'SYNC_FLUSH' ? this.queue.flushedWhere : this.queue.maxReadableOffset;
+  }
+
+  /**
+   * Settles when the preparation open() started and did not wait for is
+   * done: the segment appends go to warmed (pre-faulted; under SYNC_FLUSH
+   * written back) and the direct-mode pool's buffers locked or pre-faulted.
+   * Appends before that are safe, only slower: the writer may take page
+   * faults, and a SYNC_FLUSH group msyncs (mapped) until the write-back is
+   * done. Await it before timing anything. Never rejects; also settles at
+   * close.
+   */
+  async whenWarm(): Promise<void> {
+    await Promise.all([this.warmUp, this.pool?.whenPrepared()]);
   }
 
   /** Plain counters for monitoring. */

@@ -62,6 +62,8 @@ export async function benchAppend(params: AppendBenchParams): Promise<AppendBenc
     transientStorePoolSize: 3,
   });
   try {
+    // The first segment and the pool as a running store has them, not while they are prepared.
+    await log.whenWarm();
     const message: MessageInput = { topic: 'bench', queueId: 0, body: Buffer.alloc(params.messageBytes, 0x62) };
     const batch = Array.from({ length: params.batch }, () => message);
     const latency = new LatencyRecorder();

@@ -58,6 +58,7 @@ export async function benchReadRecovery(params: ReadRecoveryParams): Promise<Rea
   try {
     params.onPhase?.('build the store');
     let log = await CommitLog.open(options);
+    await log.whenWarm();
     const message = { topic: 'bench', body: Buffer.alloc(params.messageBytes, 0x72) };
     const batch = Array.from({ length: 256 }, () => message);
     const offsets: number[] = [];

@@ -52,6 +52,7 @@ export async function benchQueue(params: QueueBenchParams): Promise<QueueBenchRe
     params.mode === 'direct'
       ? await TransientStorePool.create({ native, poolSize: 3, bufferSizeBytes: params.segmentBytes, lock: true })
       : undefined;
+  await pool?.whenPrepared(); // measured once its buffers are locked, as a running store has them
   const queue = new MappedFileQueue({
     native,
     directory: params.directory,

@@ -47,6 +47,7 @@ export async function benchSegment(params: SegmentBenchParams): Promise<{ append
     params.mode === 'direct'
       ? await TransientStorePool.create({ native, poolSize: 1, bufferSizeBytes: params.segmentBytes, lock: true })
       : undefined;
+  await pool?.whenPrepared(); // measured once its buffers are locked, as a running store has them
   const file = await MappedFile.create({
     native,
     directory: params.directory,

@@ -21,12 +21,21 @@ export interface RecoveryParams {
   onCorruption(report: CorruptionReport): void;
 }
 
+/** What a normal recovery faults in past the checkpoint: the walk reads the zeros after the last record. */
+const PREFAULT_PAST_CHECKPOINT_BYTES = 64 * 1024;
+/** After a clean close, how far past the end the cut looks for non-zero bytes. */
+const CLEAN_END_CHECK_BYTES = 1024 * 1024;
+
 export async function recover(params: RecoveryParams): Promise<RecoveryResult> {
   const { queue } = params;
   const files = queue.segments;
-  // The walk reads every byte from the start segment on: fault those pages in off the JS thread first.
+  // The walk reads every byte from the start segment on: fault those pages in off the JS thread
+  // first. After a clean close the log ends at the checkpoint: nothing past it (a 1 GiB segment
+  // holding one message took 0.2-2 s to fault in whole, in zero pages it never reads).
   const startOffset = params.checkpoint.kind === 'ok' ? Math.min(params.checkpoint.flushedOffset, params.table?.coveredOffset ?? 0) : 0;
-  await Promise.all(files.filter((file) => file.fileFromOffset + file.fileSizeBytes > startOffset).map((file) => file.prefaultRead()));
+  const endOffset = params.checkpoint.kind === 'ok' && !params.abnormal ? params.checkpoint.flushedOffset + PREFAULT_PAST_CHECKPOINT_BYTES : Infinity;
+  const walked = files.filter((file) => file.fileFromOffset + file.fileSizeBytes > startOffset && file.fileFromOffset < endOffset);
+  await Promise.all(walked.map((file) => file.prefaultRead(0, endOffset - file.fileFromOffset)));
   for (const file of files) if (!file.hold()) throw new Error('a freshly loaded segment can be held');
   let plan: RecoveryPlan;
   try {
@@ -42,7 +51,11 @@ export async function recover(params: RecoveryParams): Promise<RecoveryResult> {
     encodeBlank(blank, 0, size, fileFromOffset + position);
     await queue.findMappedFileByOffset(fileFromOffset)!.patchDurably(position, blank);
   }
-  await queue.truncateDirtyFiles(plan.endOffset);
+  // After a clean close the log ends where the checkpoint says, and the engine never wrote past
+  // it (a cut zeroes durably, appends go to the end): the zeros after it are checked near the
+  // cut only. Any other end searches the whole segment for bytes to zero.
+  const cleanEnd = !params.abnormal && params.checkpoint.kind === 'ok' && plan.endOffset === params.checkpoint.flushedOffset && plan.corruptions.length === 0;
+  await queue.truncateDirtyFiles(plan.endOffset, cleanEnd ? CLEAN_END_CHECK_BYTES : Infinity);
   for (const corruption of plan.corruptions) params.onCorruption(corruption);
   const { holes: _holes, ...result } = plan;
   return result;

@@ -305,16 +305,18 @@ export class MappedFileQueue {
 
   /**
    * Cuts everything from `offset` on: the segment holding it keeps
-   * [0, offset) and has the rest zeroed; later segments are deleted.
+   * [0, offset) and has the rest zeroed (non-zero bytes searched for within
+   * `checkBytes` of the cut: MappedFile.truncateTo); later segments are
+   * deleted.
    */
-  async truncateDirtyFiles(offset: number): Promise<void> {
+  async truncateDirtyFiles(offset: number, checkBytes = Infinity): Promise<void> {
     assert(Number.isSafeInteger(offset) && offset >= this.minOffset, `truncate offset ${offset} ≥ min offset ${this.minOffset}`);
     const doomed: MappedFile[] = [];
     for (const file of this.files) {
       const end = file.fileFromOffset + this.fileSizeBytes;
       if (end <= offset) continue;
       if (file.fileFromOffset <= offset) {
-        await file.truncateTo(offset - file.fileFromOffset);
+        await file.truncateTo(offset - file.fileFromOffset, checkBytes);
       } else {
         doomed.push(file);
       }

@@ -199,14 +199,16 @@ export class MappedFile {
    * non-zero byte after it is zeroed *durably* before this resolves, so a
    * later crash cannot bring a cut record back. Only the bytes up to the
    * last non-zero one are touched, so cutting a mostly empty 1 GiB segment
-   * costs little.
+   * costs little. `checkBytes` bounds the search (a clean close leaves zeros
+   * after the end: searching a 1 GiB segment faults it all in, 0.4-0.7 s).
    */
-  async truncateTo(position: number): Promise<void> {
+  async truncateTo(position: number, checkBytes = Infinity): Promise<void> {
     this.checkOpen();
     assert(Number.isSafeInteger(position) && position >= 0 && position <= this.fileSizeBytes, `cut position ${position} inside the segment`);
     assert(this.commitInFlight === undefined && this.flushInFlight === undefined, 'no I/O in flight during a cut');
     // Only [position, dataEnd) can hold bytes; the scan for it runs off the JS thread.
-    const dataEnd = await this.asIoReader(() => this.native.dataEnd(this.mapping, position, this.fileSizeBytes - position));
+    const searched = Math.min(this.fileSizeBytes - position, checkBytes);
+    const dataEnd = await this.asIoReader(() => this.native.dataEnd(this.mapping, position, searched));
     assert(dataEnd >= position && dataEnd <= this.fileSizeBytes, 'data end inside the cut range');
     if (dataEnd > position) this.mapping.fill(0, position, dataEnd);
     this.wrote = this.committed = this.flushed = position;

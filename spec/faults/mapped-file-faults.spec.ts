@@ -198,6 +198,8 @@ describe.each<WriteMode>(['mapped', 'direct'])('MappedFile under faults (%s)', (
     it('runs the pool unlocked when mlock is refused, and fails to start on an mmap error', async () => {
       io.failOn('mlock', { nth: 1, errno: 'EPERM' });
       pool = await TransientStorePool.create({ native: io, poolSize: 2, bufferSizeBytes: SEGMENT, lock: true });
+      expect(pool.lockStatus).toBe('pending'); // decided in the background
+      await pool.whenPrepared();
       expect(pool.lockStatus).toBe('refused');
       expect(io.calls('populateWrite')).toBe(2); // pre-faulted instead
       io.failOn('mapAnonymous', { nth: 2, errno: 'ENOMEM' });

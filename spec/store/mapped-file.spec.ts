@@ -301,6 +301,7 @@ describe('TransientStorePool', () => {
   it('lends page-aligned buffers of segment size and reports exhaustion', async () => {
     const pool = await TransientStorePool.create({ native, poolSize: 2, bufferSizeBytes: SEGMENT, lock: true });
     try {
+      await pool.whenPrepared();
       expect(['locked', 'refused']).toContain(pool.lockStatus);
       const a = pool.borrowBuffer();
       const b = pool.borrowBuffer();

@@ -92,9 +92,11 @@ describe.each<WriteMode>(['mapped', 'direct'])('warm-up with write-back, %s mode
     const asyncLog = await openStore('ASYNC_FLUSH', 'async');
     const syncLog = await openStore('SYNC_FLUSH', 'sync');
     try {
+      await asyncLog.whenWarm();
       expect(extents(join(dir.path, 'async', segmentFileName(0)))?.unwritten).toBeGreaterThan(0);
 
-      // A fresh SYNC_FLUSH store's first segment is written back before open() resolves.
+      // A fresh SYNC_FLUSH store's first segment is written back beside open(), by the time whenWarm() settles.
+      await syncLog.whenWarm();
       expect(extents(join(dir.path, 'sync', segmentFileName(0)))).toEqual({ count: expect.any(Number), unwritten: 0 });
       // The next segment is prepared, and written back, in the background.
       const next = join(dir.path, 'sync', segmentFileName(SEGMENT));
@@ -168,7 +170,8 @@ describe.each<WriteMode>(['mapped', 'direct'])('warm-up with write-back, %s mode
     };
     const syncLog = await open('SYNC_FLUSH', 'sync');
     try {
-      // The twin's warm write-back msyncs: let the next segment's warm-up (queued behind the first's) finish first.
+      // The twin's warm write-back msyncs: let the first segment's and the next one's warm-ups finish first.
+      await syncLog.whenWarm();
       await waitFor(() => syncLog.stats.lastAllocationMs > 0);
       const calls = await flushCalls(syncLog);
       if (writeMode === 'mapped') {
@@ -220,6 +223,7 @@ describe.each<WriteMode>(['mapped', 'direct'])('warm-up with write-back, %s mode
     twin.failOn(warmUp, { nth: 1, errno: 'EIO' });
     const options = { ...TEST_MIN, mappedFileSizeCommitLog: SEGMENT, storePathCommitLog: join(dir.path, 'failed'), flushDiskType: 'SYNC_FLUSH' as const, writeMode, native: twin };
     const log = await CommitLog.open(options);
+    await log.whenWarm(); // settles, not rejects, on the failed warm-up
     expect(twin.calls(warmUp)).toBeGreaterThanOrEqual(1); // the failure happened
     const body = Buffer.alloc(700, 0x44);
     const written = [];
