@@ -410,8 +410,9 @@ export class CommitLog {
    * written back) and the direct-mode pool's buffers locked or pre-faulted.
    * Appends before that are safe, only slower: the writer may take page
    * faults, and a SYNC_FLUSH group msyncs (mapped) until the write-back is
-   * done. Await it before timing anything. Never rejects; also settles at
-   * close.
+   * done. Await it before timing anything. Never rejects; after close()
+   * it settles once the warm-up has stopped (within one slice, at most the
+   * segment's 1 s reader deadline).
    */
   async whenWarm(): Promise<void> {
     await Promise.all([this.warmUp, this.pool?.whenPrepared()]);
@@ -1128,7 +1129,8 @@ export class CommitLog {
           const end = this.queue.maxWroteOffset;
           assert(this.queue.flushedWhere === end, 'close flushed everything');
           await this.checkpoint.writeTopicQueueTable({ coveredOffset: end, nextQueueOffsets: this.nextQueueOffsets });
-          await this.checkpoint.write({ flushedOffset: end, lastFlushStoreTimestamp: this.lastStoreTimestamp, writtenAt: Date.now() }, true);
+          // CLEAN_CLOSE: the next open may trust that nothing lies past `end` (the open's first checkpoint clears it).
+          await this.checkpoint.write({ flushedOffset: end, lastFlushStoreTimestamp: this.lastStoreTimestamp, writtenAt: Date.now(), cleanClose: true }, true);
           await removeAbortMarker(this.native, this.options.storePathCommitLog);
         } catch (err) {
           this.poisonWith(err);

@@ -139,9 +139,9 @@ int32_t mc_verify_records(const void *base, const int32_t *descriptors, int32_t 
  * descriptors above), checks it as mc_verify_records does when `verify` is
  * non-zero, then copies [recordStart, recordEnd) to dst + (recordStart -
  * the first record's recordStart). Stops at the first record that does not
- * verify. Returns how many records were copied (`count` when all), or
- * -EINVAL for malformed descriptors. A NULL dst with `verify` set checks
- * only (since ABI 8). The caller guarantees the last
+ * verify. Returns how many records passed (were copied, with a dst):
+ * `count` when all, or -EINVAL for malformed descriptors. A NULL dst with
+ * `verify` set checks only (since ABI 8). The caller guarantees the last
  * recordEnd is within base's buffer and dst has room for
  * [first recordStart, last recordEnd). Its arguments are int64 words of a
  * block the caller owns for the call (an .async call runs on another thread,

@@ -91,13 +91,13 @@ export const recover: CliCommand = {
         const segment = byOffset.get(fileFromOffset)!;
         actions.push({ action: 'cover-damage', segment: segment.name, offset: fileFromOffset + position, bytesDropped: size });
       }
-      // As MappedFileQueue.truncateDirtyFiles(endOffset): the segment holding
-      // the end is zeroed from there, later segments are deleted.
+      // As MappedFileQueue.truncateDirtyFiles(endOffset, cutSearchBytes): the segment
+      // holding the end is zeroed from there, later segments are deleted.
       for (const segment of reader.scannableSegments) {
         const end = segment.fileFromOffset + segment.fileSizeBytes;
         if (end <= plan.endOffset) continue;
         if (segment.fileFromOffset <= plan.endOffset) {
-          const nonZeroBytes = reader.nonZeroBytesFrom(plan.endOffset);
+          const nonZeroBytes = reader.nonZeroBytesFrom(plan.endOffset, plan.cutSearchBytes);
           if (nonZeroBytes > 0) actions.push({ action: 'zero-tail', segment: segment.name, offset: plan.endOffset, nonZeroBytes });
         } else {
           actions.push({ action: 'delete-segment', segment: segment.name, offset: segment.fileFromOffset, nonZeroBytes: reader.nonZeroBytesFrom(segment.fileFromOffset) });

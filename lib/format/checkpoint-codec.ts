@@ -10,12 +10,14 @@
  *        8      8  FLUSHEDOFFSET            int64, log bytes below it are durable
  *       16      8  LASTFLUSHSTORETIMESTAMP  int64, STORETIMESTAMP of the last durable message (ms)
  *       24      8  WRITTENAT                int64, wall clock when this record was made (ms)
- *       32     28  reserved                 zero
+ *       32      4  FLAGS                    uint32, bit 0 CLEAN_CLOSE (version 2; zero in version 1)
+ *       36     24  reserved                 zero
  *       60      4  CRC                      CRC-32 of bytes [0, 60), uint32
  *       64         end
  *
  * All big-endian. 64 zero bytes (a file created but never written) read as
- * `empty`, not as corrupt.
+ * `empty`, not as corrupt. Version 1 records (no FLAGS) still read, as not
+ * clean.
  */
 import { CommitLogError } from '../errors.js';
 import { crc32Range } from './crc32.js';
@@ -23,8 +25,10 @@ import { describe } from './describe.js';
 
 /** MAGIC: uint32 at 0, "CKPT" in ASCII. */
 export const CHECKPOINT_MAGIC = 0x434b5054;
-/** VERSION: uint32 at 0 + 4 = 4. */
-export const CHECKPOINT_VERSION = 1;
+/** VERSION: uint32 at 0 + 4 = 4. Version 2 added FLAGS; version 1 records still decode. */
+export const CHECKPOINT_VERSION = 2;
+/** FLAGS bit 0: written by close() after its final flush: nothing was written past FLUSHEDOFFSET since. */
+const FLAG_CLEAN_CLOSE = 1;
 const MAGIC_OFFSET = 0;
 const VERSION_OFFSET = MAGIC_OFFSET + 4;
 /** FLUSHEDOFFSET: int64 at 4 + 4 = 8. */
@@ -33,8 +37,10 @@ const FLUSHED_OFFSET_OFFSET = VERSION_OFFSET + 4;
 const LAST_FLUSH_STORE_TIMESTAMP_OFFSET = FLUSHED_OFFSET_OFFSET + 8;
 /** WRITTENAT: int64 at 16 + 8 = 24. */
 const WRITTEN_AT_OFFSET = LAST_FLUSH_STORE_TIMESTAMP_OFFSET + 8;
-/** Reserved zero bytes at 24 + 8 = 32, up to the CRC. */
-const RESERVED_OFFSET = WRITTEN_AT_OFFSET + 8;
+/** FLAGS: uint32 at 24 + 8 = 32. */
+const FLAGS_OFFSET = WRITTEN_AT_OFFSET + 8;
+/** Reserved zero bytes at 32 + 4 = 36, up to the CRC. */
+const RESERVED_OFFSET = FLAGS_OFFSET + 4;
 /** The whole record: 64 bytes. */
 export const CHECKPOINT_SIZE = 64;
 /** CRC: uint32 at 64 - 4 = 60, over bytes [0, 60). */
@@ -47,10 +53,16 @@ export interface CheckpointFields {
   lastFlushStoreTimestamp: number;
   /** Wall-clock time the checkpoint was made (ms); a safe integer >= 0. */
   writtenAt: number;
+  /**
+   * CLEAN_CLOSE: close() wrote this after its final flush, so the log ends
+   * exactly at flushedOffset and nothing was written past it. Cleared by the
+   * first checkpoint of the next open. False when absent.
+   */
+  cleanClose?: boolean;
 }
 
 export type CheckpointDecodeResult =
-  | ({ readonly kind: 'ok' } & Readonly<CheckpointFields>)
+  | ({ readonly kind: 'ok'; readonly cleanClose: boolean } & Readonly<CheckpointFields>)
   | { readonly kind: 'empty' }
   | { readonly kind: 'corrupt'; readonly reason: string };
 
@@ -68,6 +80,7 @@ export function encodeCheckpoint(fields: CheckpointFields): Buffer {
   buf.writeBigUInt64BE(BigInt(fields.flushedOffset), FLUSHED_OFFSET_OFFSET);
   buf.writeBigUInt64BE(BigInt(fields.lastFlushStoreTimestamp), LAST_FLUSH_STORE_TIMESTAMP_OFFSET);
   buf.writeBigUInt64BE(BigInt(fields.writtenAt), WRITTEN_AT_OFFSET);
+  buf.writeUInt32BE(fields.cleanClose === true ? FLAG_CLEAN_CLOSE : 0, FLAGS_OFFSET);
   buf.writeUInt32BE(crc32Range(buf, 0, CRC_OFFSET, 0), CRC_OFFSET);
   return buf;
 }
@@ -86,7 +99,12 @@ export function decodeCheckpoint(buf: Uint8Array): CheckpointDecodeResult {
   const stored = b.readUInt32BE(CRC_OFFSET);
   if (crc !== stored) return { kind: 'corrupt', reason: `checkpoint CRC ${crc} does not match the stored ${stored}` };
   const version = b.readUInt32BE(VERSION_OFFSET);
-  if (version !== CHECKPOINT_VERSION) return { kind: 'corrupt', reason: `unsupported checkpoint version ${version}` };
+  if (version !== 1 && version !== CHECKPOINT_VERSION) return { kind: 'corrupt', reason: `unsupported checkpoint version ${version}` };
+  // Version 1 had no FLAGS: its bytes were reserved, zero.
+  const flags = b.readUInt32BE(FLAGS_OFFSET);
+  if ((flags & ~FLAG_CLEAN_CLOSE) !== 0 || (version === 1 && flags !== 0)) {
+    return { kind: 'corrupt', reason: `checkpoint FLAGS 0x${flags.toString(16)} has bits version ${version} does not define` };
+  }
   for (let i = RESERVED_OFFSET; i < CRC_OFFSET; i++) {
     if (b[i] !== 0) return { kind: 'corrupt', reason: `reserved checkpoint byte ${i} is not zero` };
   }
@@ -100,5 +118,5 @@ export function decodeCheckpoint(buf: Uint8Array): CheckpointDecodeResult {
   if (flushedOffset === undefined || lastFlushStoreTimestamp === undefined || writtenAt === undefined) {
     return { kind: 'corrupt', reason: 'a checkpoint int64 field is above 2^53 - 1' };
   }
-  return { kind: 'ok', flushedOffset, lastFlushStoreTimestamp, writtenAt };
+  return { kind: 'ok', flushedOffset, lastFlushStoreTimestamp, writtenAt, cleanClose: (flags & FLAG_CLEAN_CLOSE) !== 0 };
 }

@@ -573,11 +573,11 @@ export class StoreReader {
   }
 
   /** Bytes from `offset` to the last non-zero byte of its segment (0 when all zero): what a cut there would zero. */
-  nonZeroBytesFrom(offset: number): number {
+  nonZeroBytesFrom(offset: number, searchBytes = Infinity): number {
     const segment = this.usable[this.segmentIndexAt(offset)];
     if (segment === undefined) return 0;
     const position = offset - segment.fileFromOffset;
-    const last = lastNonZeroByte(segment.bytes, position, segment.fileSizeBytes);
+    const last = lastNonZeroByte(segment.bytes, position, Math.min(segment.fileSizeBytes, position + searchBytes));
     return last < 0 ? 0 : last + 1 - position;
   }
 

@@ -53,6 +53,12 @@ export interface RecoveryPlan {
   lastStoreTimestamp: number;
   nextQueueOffsets: Map<string, number>;
   corruptions: CorruptionReport[];
+  /**
+   * How far past endOffset the cut looks for non-zero bytes to zero:
+   * CLEAN_END_SEARCH_BYTES after a clean close that ended where its
+   * checkpoint says, the whole segment (Infinity) otherwise.
+   */
+  cutSearchBytes: number;
 }
 
 export interface PlanParams {
@@ -73,6 +79,9 @@ export function planRecoveryAsync(params: PlanParams): Promise<RecoveryPlan> {
   return runWalkAsync(walkRecovery(params));
 }
 
+/** After a clean close, how far past the end a cut looks for non-zero bytes. */
+export const CLEAN_END_SEARCH_BYTES = 1024 * 1024;
+
 /** Records the walk decodes between pauses (a few ms of JS). */
 const RECORDS_PER_PAUSE = 4096;
 
@@ -92,6 +101,7 @@ function* walkRecovery(params: PlanParams): Walk<RecoveryPlan> {
     lastStoreTimestamp: 0,
     nextQueueOffsets: tableUsable ? new Map(params.table!.nextQueueOffsets) : new Map<string, number>(),
     corruptions: [],
+    cutSearchBytes: Infinity,
   };
   if (params.checkpoint.kind === 'corrupt' && segments.length > 0) {
     plan.corruptions.push({ offset: 0, bytesDropped: 0, reason: `checkpoint unreadable (${params.checkpoint.reason}); scanning the whole log` });
@@ -197,6 +207,15 @@ function* walkRecovery(params: PlanParams): Walk<RecoveryPlan> {
   const reported = plan.corruptions.reduce((end, c) => Math.max(end, c.offset + c.bytesDropped), 0);
   if (endOffset < frontier && reported < frontier) {
     plan.corruptions.push({ offset: Math.max(endOffset, reported), bytesDropped: frontier - Math.max(endOffset, reported), reason: 'the log ends before the checkpoint: durable data is missing (segments deleted, empty or zeroed)' });
+  }
+  // A clean close (CLEAN_CLOSE in a checkpoint the next open has not rewritten) wrote nothing
+  // past its end: a cut right there searches its first MiB only. Searching a 1 GiB segment
+  // faults it all in (0.4-0.7 s of every reopen). Anything else (a crash, a deleted abort
+  // marker, damage, an end elsewhere) searches the whole segment, so no old record beyond a
+  // gap of zeros survives to be walked into once appends reach it.
+  const checkpoint = params.checkpoint;
+  if (!params.abnormal && checkpoint.kind === 'ok' && checkpoint.cleanClose && endOffset === checkpoint.flushedOffset && plan.corruptions.length === 0) {
+    plan.cutSearchBytes = CLEAN_END_SEARCH_BYTES;
   }
   if (tableUsable && coveredOffset > endOffset) {
     // The table counts records that did not survive: count again from the start.

@@ -23,17 +23,16 @@ export interface RecoveryParams {
 
 /** What a normal recovery faults in past the checkpoint: the walk reads the zeros after the last record. */
 const PREFAULT_PAST_CHECKPOINT_BYTES = 64 * 1024;
-/** After a clean close, how far past the end the cut looks for non-zero bytes. */
-const CLEAN_END_CHECK_BYTES = 1024 * 1024;
 
 export async function recover(params: RecoveryParams): Promise<RecoveryResult> {
   const { queue } = params;
   const files = queue.segments;
   // The walk reads every byte from the start segment on: fault those pages in off the JS thread
   // first. After a clean close the log ends at the checkpoint: nothing past it (a 1 GiB segment
-  // holding one message took 0.2-2 s to fault in whole, in zero pages it never reads).
+  // holding one message took 0.2-2 s to fault in whole, in zero pages it never reads). Any other
+  // walk faults in what it reads past that itself: the cost of speed only.
   const startOffset = params.checkpoint.kind === 'ok' ? Math.min(params.checkpoint.flushedOffset, params.table?.coveredOffset ?? 0) : 0;
-  const endOffset = params.checkpoint.kind === 'ok' && !params.abnormal ? params.checkpoint.flushedOffset + PREFAULT_PAST_CHECKPOINT_BYTES : Infinity;
+  const endOffset = params.checkpoint.kind === 'ok' && params.checkpoint.cleanClose && !params.abnormal ? params.checkpoint.flushedOffset + PREFAULT_PAST_CHECKPOINT_BYTES : Infinity;
   const walked = files.filter((file) => file.fileFromOffset + file.fileSizeBytes > startOffset && file.fileFromOffset < endOffset);
   await Promise.all(walked.map((file) => file.prefaultRead(0, endOffset - file.fileFromOffset)));
   for (const file of files) if (!file.hold()) throw new Error('a freshly loaded segment can be held');
@@ -51,11 +50,7 @@ export async function recover(params: RecoveryParams): Promise<RecoveryResult> {
     encodeBlank(blank, 0, size, fileFromOffset + position);
     await queue.findMappedFileByOffset(fileFromOffset)!.patchDurably(position, blank);
   }
-  // After a clean close the log ends where the checkpoint says, and the engine never wrote past
-  // it (a cut zeroes durably, appends go to the end): the zeros after it are checked near the
-  // cut only. Any other end searches the whole segment for bytes to zero.
-  const cleanEnd = !params.abnormal && params.checkpoint.kind === 'ok' && plan.endOffset === params.checkpoint.flushedOffset && plan.corruptions.length === 0;
-  await queue.truncateDirtyFiles(plan.endOffset, cleanEnd ? CLEAN_END_CHECK_BYTES : Infinity);
+  await queue.truncateDirtyFiles(plan.endOffset, plan.cutSearchBytes);
   for (const corruption of plan.corruptions) params.onCorruption(corruption);
   const { holes: _holes, ...result } = plan;
   return result;

@@ -126,7 +126,9 @@ export class VerifiedWalk {
   /** Makes the run starting at `position` the current one, its CRCs checked; starts checking the run after it. */
   *load(segment: SegmentBytes, position: number): Walk<void> {
     if (this.pending !== undefined && (this.pending.segment !== segment || this.pending.position !== position)) {
-      yield* this.settle(); // not the run the walk went on with: wait for it to stop reading, drop it
+      // Not reached today (a run is started only where the walk goes next), kept so a walk that
+      // jumps cannot reuse descriptors a check still reads: wait for it to stop reading, drop it.
+      yield* this.settle();
     }
     if (this.pending === undefined) yield* this.start(this.decodeRun(segment, position));
     const run = this.pending!;

@@ -21,10 +21,10 @@ import { assert } from '../assert.js';
 import { CommitLogError } from '../errors.js';
 import type { NativeIO } from '../native/native-io.js';
 
-/** 'pending' until the background preparation has decided. */
 /** Locked or pre-faulted per call: 64 MiB takes ~50 ms here, what destroy() may wait. */
 const PREPARE_SLICE_BYTES = 64 * 1024 * 1024;
 
+/** 'pending' until the background preparation has decided (and for good if the pool is destroyed first). */
 export type PoolLockStatus = 'pending' | 'locked' | 'refused' | 'not-requested';
 
 export interface TransientStorePoolParams {
@@ -55,7 +55,8 @@ export class TransientStorePool {
     // Lent from the end: the first buffer prepared is the first lent.
     this.available = [...buffers].reverse();
     this.status = params.lock ? 'pending' : 'not-requested';
-    this.preparing = this.prepare(params.lock);
+    // prepare() swallows the native layer's failures; this catch only keeps a bug from going unobserved.
+    this.preparing = this.prepare(params.lock).catch(() => undefined);
   }
 
   /** Maps every buffer (ERR_IO when that fails); locking or pre-faulting them goes on in the background. */
@@ -87,9 +88,11 @@ export class TransientStorePool {
   /**
    * One buffer at a time, off the JS thread, in lending order, in slices
    * (destroy() waits for the slice in hand only): mlock each; at the first
-   * refusal, unlock what was locked and pre-fault all instead. A pre-fault
-   * failure costs speed only (a page not faulted in now is faulted by its
-   * first write), so it is swallowed.
+   * refusal, unlock what was locked and pre-fault all instead. Any mlock
+   * error counts as a refusal (the pool runs unlocked; open() used to fail
+   * on an errno other than EPERM/ENOMEM/EAGAIN, but no store is lost for
+   * lack of a lock). A pre-fault failure costs speed only (a page not
+   * faulted in now is faulted by its first write), so it is swallowed.
    */
   private async prepare(lock: boolean): Promise<void> {
     const order = [...this.all];

@@ -183,4 +183,46 @@ describe('open() and the preparation it starts', () => {
     onDisk = readFileSync(path);
     expect(onDisk.subarray(far, far + 4096).every((b) => b === 0)).toBe(true);
   });
+
+  it('without CLEAN_CLOSE (a deleted abort marker, a stale checkpoint), a cut at zeros searches the whole segment: no old record comes back', async () => {
+    const segment = 4 * SEGMENT;
+    const options = { ...TEST_MIN, mappedFileSizeCommitLog: segment, storePathCommitLog: join(dir.path, 'stale') };
+    const body = (i: number) => Buffer.alloc(1000, (i % 250) + 1);
+    let log = await CommitLog.open(options);
+    const old = [];
+    for (let i = 0; i < 2000; i += 100) old.push(...(await log.appendBatch(Array.from({ length: 100 }, (_, k) => ({ topic: 'stale', body: body(i + k) })))).messages);
+    await log.close();
+    // A crash lost 1.5 MiB after record 100 (zeros), later pages reached the disk, and the
+    // abort marker was deleted by hand: a normal recovery with a checkpoint that is not clean.
+    const cut = old[100]!.physicalOffset;
+    const path = join(options.storePathCommitLog, segmentFileName(0));
+    const file = readFileSync(path);
+    file.fill(0, cut, cut + 1.5 * SEGMENT);
+    writeFileSync(path, file);
+    writeFileSync(join(options.storePathCommitLog, 'checkpoint'), encodeCheckpoint({ flushedOffset: cut, lastFlushStoreTimestamp: 0, writtenAt: Date.now() }));
+    log = await CommitLog.open(options);
+    let appended;
+    try {
+      expect(log.recovery.mode).toBe('normal');
+      expect(log.recovery.cutSearchBytes).toBe(Infinity);
+      expect(log.maxOffset).toBe(cut);
+      // Same-size records: the appends land on the old records' boundaries, past the gap.
+      appended = (await log.appendBatch(Array.from({ length: 1500 }, (_, k) => ({ topic: 'stale', body: body(5000 + k) })))).messages;
+      expect(appended.at(-1)!.physicalOffset).toBeGreaterThan(cut + 1.5 * SEGMENT);
+    } finally {
+      await log.close();
+    }
+    log = await CommitLog.open(options);
+    try {
+      let count = 0;
+      for await (const m of log.scan()) {
+        const expected = count < 100 ? body(count) : body(5000 + count - 100);
+        expect(m.body.equals(expected), `message ${count}`).toBe(true);
+        count += 1;
+      }
+      expect(count).toBe(100 + 1500);
+    } finally {
+      await log.close();
+    }
+  });
 });

@@ -5,13 +5,14 @@ import { CHECKPOINT_SIZE, decodeCheckpoint, encodeCheckpoint } from '../../lib/f
 const fields = { flushedOffset: 3 * 1073741824 + 17, lastFlushStoreTimestamp: 1_700_000_000_123, writtenAt: 1_700_000_000_500 };
 
 /** The documented layout, built by hand. */
-function golden(f: typeof fields, version = 1): Buffer {
+function golden(f: typeof fields, version = 2, flags = 0): Buffer {
   const b = Buffer.alloc(64);
   b.writeUInt32BE(0x434b5054, 0);
   b.writeUInt32BE(version, 4);
   b.writeBigUInt64BE(BigInt(f.flushedOffset), 8);
   b.writeBigUInt64BE(BigInt(f.lastFlushStoreTimestamp), 16);
   b.writeBigUInt64BE(BigInt(f.writtenAt), 24);
+  b.writeUInt32BE(flags, 32);
   b.writeUInt32BE(crc32(b.subarray(0, 60)), 60);
   return b;
 }
@@ -28,13 +29,24 @@ describe('checkpoint codec', () => {
     expect(bytes.length).toBe(CHECKPOINT_SIZE);
     expect(bytes.subarray(0, 4).toString('latin1')).toBe('CKPT');
     expect(bytes.toString('hex')).toBe(golden(fields).toString('hex'));
+    // CLEAN_CLOSE is bit 0 of FLAGS, at 32.
+    expect(encodeCheckpoint({ ...fields, cleanClose: true }).toString('hex')).toBe(golden(fields, 2, 1).toString('hex'));
+  });
+
+  it('reads CLEAN_CLOSE, and a version 1 record (no FLAGS) as not clean', () => {
+    expect(decodeCheckpoint(golden(fields, 2, 1))).toEqual({ kind: 'ok', ...fields, cleanClose: true });
+    expect(decodeCheckpoint(golden(fields, 2, 0))).toEqual({ kind: 'ok', ...fields, cleanClose: false });
+    expect(decodeCheckpoint(golden(fields, 1))).toEqual({ kind: 'ok', ...fields, cleanClose: false });
+    // Bits no version defines, or FLAGS in a version 1 record (reserved there), are corruption.
+    expect(decodeCheckpoint(golden(fields, 2, 2))).toMatchObject({ kind: 'corrupt', reason: expect.stringContaining('FLAGS') });
+    expect(decodeCheckpoint(golden(fields, 1, 1))).toMatchObject({ kind: 'corrupt', reason: expect.stringContaining('FLAGS') });
   });
 
   it('round-trips, extremes included', () => {
     for (const f of [fields, { flushedOffset: 0, lastFlushStoreTimestamp: 0, writtenAt: 0 }, {
       flushedOffset: Number.MAX_SAFE_INTEGER, lastFlushStoreTimestamp: Number.MAX_SAFE_INTEGER, writtenAt: Number.MAX_SAFE_INTEGER,
     }]) {
-      expect(decodeCheckpoint(encodeCheckpoint(f))).toEqual({ kind: 'ok', ...f });
+      expect(decodeCheckpoint(encodeCheckpoint(f))).toEqual({ kind: 'ok', ...f, cleanClose: false });
     }
   });
 
@@ -46,7 +58,7 @@ describe('checkpoint codec', () => {
   it('reads from a Uint8Array view inside a larger buffer', () => {
     const backing = Buffer.alloc(200, 0xee);
     encodeCheckpoint(fields).copy(backing, 33);
-    expect(decodeCheckpoint(new Uint8Array(backing.buffer, backing.byteOffset + 33, 64))).toEqual({ kind: 'ok', ...fields });
+    expect(decodeCheckpoint(new Uint8Array(backing.buffer, backing.byteOffset + 33, 64))).toEqual({ kind: 'ok', ...fields, cleanClose: false });
   });
 
   it('catches every single-byte change', () => {
@@ -64,7 +76,7 @@ describe('checkpoint codec', () => {
     const original = encodeCheckpoint(fields);
     expect(decodeCheckpoint(original.subarray(0, 63))).toMatchObject({ kind: 'corrupt', reason: expect.stringContaining('63') });
     expect(decodeCheckpoint(Buffer.concat([original, Buffer.alloc(1)])).kind).toBe('corrupt');
-    expect(decodeCheckpoint(golden(fields, 2))).toMatchObject({ kind: 'corrupt', reason: expect.stringContaining('version') });
+    expect(decodeCheckpoint(golden(fields, 3))).toMatchObject({ kind: 'corrupt', reason: expect.stringContaining('version') });
     const magic = Buffer.from(original);
     magic.writeUInt32BE(0x434b5055, 0);
     expect(decodeCheckpoint(resealed(magic))).toMatchObject({ kind: 'corrupt', reason: expect.stringContaining('magic') });

@@ -103,7 +103,7 @@ describe('planRecovery and planRecoveryAsync', () => {
     });
   }
 
-  it('the pool walk lets the event loop turn, in both modes; the synchronous one cannot', async () => {
+  it('the pool walk lets the event loop turn, in both modes', async () => {
     for (const abnormal of [true, false]) {
       const counter = countEventLoopTurns();
       const plan = await planRecoveryAsync(params(damaged([]), abnormal, 0));
