@@ -55,7 +55,7 @@ export interface RecoveryPlan {
   corruptions: CorruptionReport[];
   /**
    * How far past endOffset the cut looks for non-zero bytes to zero:
-   * CLEAN_END_SEARCH_BYTES after a clean close that ended where its
+   * cleanEndSearchBytes() after a clean close that ended where its
    * checkpoint says, the whole segment (Infinity) otherwise.
    */
   cutSearchBytes: number;
@@ -79,8 +79,14 @@ export function planRecoveryAsync(params: PlanParams): Promise<RecoveryPlan> {
   return runWalkAsync(walkRecovery(params));
 }
 
-/** After a clean close, how far past the end a cut looks for non-zero bytes. */
-export const CLEAN_END_SEARCH_BYTES = 1024 * 1024;
+/**
+ * After a clean close, how far past the end a cut looks for non-zero bytes:
+ * 1 MiB, a quarter of smaller segments (so the specs' KiB segments, and the
+ * corruption fuzz over them, take this path too).
+ */
+export function cleanEndSearchBytes(segmentSizeBytes: number): number {
+  return Math.min(1024 * 1024, Math.floor(segmentSizeBytes / 4));
+}
 
 /** Records the walk decodes between pauses (a few ms of JS). */
 const RECORDS_PER_PAUSE = 4096;
@@ -215,7 +221,7 @@ function* walkRecovery(params: PlanParams): Walk<RecoveryPlan> {
   // gap of zeros survives to be walked into once appends reach it.
   const checkpoint = params.checkpoint;
   if (!params.abnormal && checkpoint.kind === 'ok' && checkpoint.cleanClose && endOffset === checkpoint.flushedOffset && plan.corruptions.length === 0) {
-    plan.cutSearchBytes = CLEAN_END_SEARCH_BYTES;
+    plan.cutSearchBytes = cleanEndSearchBytes(segmentSize);
   }
   if (tableUsable && coveredOffset > endOffset) {
     // The table counts records that did not survive: count again from the start.
