@@ -47,6 +47,8 @@ export interface ReadRecoveryResult {
    * ~3-5 ms each, included). abnormalRecovery.crcLimitBytesPerSecond: that better of before and after.
    */
   scan: { messagesPerSecond: number; bytesPerSecond: number; crcLimitBytesPerSecond: number; crcBestBesideBytesPerSecond: number; loopMaxMs: number };
+  /** open() of a new store, and until whenWarm() settled (its first segment pre-faulted beside it). */
+  openNew: { openMs: number; warmMs: number };
   /** loopMaxMs: the event loop's worst delay during the open. */
   normalRecovery: { seconds: number; scannedBytes: number; loopMaxMs: number };
   abnormalRecovery: { seconds: number; scannedBytes: number; bytesPerSecond: number; messagesScanned: number; crcLimitBytesPerSecond: number; loopMaxMs: number };
@@ -57,8 +59,11 @@ export async function benchReadRecovery(params: ReadRecoveryParams): Promise<Rea
   const options = { storePathCommitLog: directory, mappedFileSizeCommitLog: params.segmentBytes };
   try {
     params.onPhase?.('build the store');
+    let start = performance.now();
     let log = await CommitLog.open(options);
+    const openNew = { openMs: performance.now() - start, warmMs: 0 };
     await log.whenWarm();
+    openNew.warmMs = performance.now() - start;
     const message = { topic: 'bench', body: Buffer.alloc(params.messageBytes, 0x72) };
     const batch = Array.from({ length: 256 }, () => message);
     const offsets: number[] = [];
@@ -70,7 +75,7 @@ export async function benchReadRecovery(params: ReadRecoveryParams): Promise<Rea
     await log.close();
 
     params.onPhase?.('normal recovery');
-    let start = performance.now();
+    start = performance.now();
     // Opened to be read: no pre-faulting of segments for appends that never come. With it,
     // open() starts warming the rest of the last segment and a new one (up to 2 GiB of page
     // zeroing here) beside the reads, and on 2 CPUs the scan shares one with it.
@@ -148,6 +153,7 @@ export async function benchReadRecovery(params: ReadRecoveryParams): Promise<Rea
         crcBestBesideBytesPerSecond: Math.max(crcBeforeScan.bytesPerSecond, crcAfterScan.bytesPerSecond),
         loopMaxMs: scanLoopDelay.maxMs,
       },
+      openNew,
       normalRecovery,
       abnormalRecovery: {
         seconds: abnormalSeconds,
