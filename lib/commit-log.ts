@@ -773,7 +773,7 @@ export class CommitLog {
       if (offset >= to) return undefined;
       if (!prefault.inFlight && prefault.to - offset < SCAN_PREFAULT_BYTES / 2) this.prefaultAhead(prefault, offset, to);
       turn ^= 1;
-      return this.locateScanStep(offset, to, verify, true, descriptorSets[turn]!);
+      return this.locateScanStep(offset, to, verify, descriptorSets[turn]!);
     };
     let step = locateAt(from);
     let verifying = step?.verify();
@@ -829,8 +829,9 @@ export class CommitLog {
     while (this.state === 'open' && !options.signal?.aborted) {
       const confirmed = this.confirmedOffset;
       if (offset < confirmed) {
-        const batch = await this.locateScanStep(offset, confirmed, verify, false, descriptors).verify();
-        if (batch === undefined) return;
+        const located = this.locateBatch(offset, confirmed, descriptors);
+        if (located === undefined) return;
+        const batch = await this.verifyAndCopy(located, verify, false);
         for (const message of batch.messages) yield message;
         offset = batch.nextOffset;
         continue;
@@ -865,13 +866,13 @@ export class CommitLog {
   }
 
   /**
-   * A batch of scan/tail: locates up to SCAN_BATCH_MAX records of one
-   * segment from `offset`, stopping before `to`, on this thread now (a
-   * corrupt first record: verify() rejects); verify() then has the pool check
-   * and copy them out together into one buffer (one allocation per batch, not
-   * per message).
+   * A batch of a scan: locates up to SCAN_BATCH_MAX records of one segment
+   * from `offset`, stopping before `to`, on this thread now (a corrupt first
+   * record: verify() rejects); verify() then has the pool check and copy them
+   * out together into one buffer (one allocation per batch, not per message).
+   * drop() releases a batch never verified.
    */
-  private locateScanStep(offset: number, to: number, verify: boolean, alwaysOnPool: boolean, descriptors: Int32Array): ScanStep {
+  private locateScanStep(offset: number, to: number, verify: boolean, descriptors: Int32Array): ScanStep {
     let located: LocatedBatch | undefined;
     try {
       located = this.locateBatch(offset, to, descriptors);
@@ -889,7 +890,7 @@ export class CommitLog {
       verify: () => {
         assert(!dropped, 'a dropped scan batch is not verified');
         if (started === undefined) {
-          started = this.verifyAndCopy(batch, verify, alwaysOnPool);
+          started = this.verifyAndCopy(batch, verify, true);
           started.catch(() => undefined);
         }
         return started;
@@ -969,7 +970,7 @@ export class CommitLog {
    * one copy, not one per body). Releases the segment. A record failing its
    * CRCs ends the batch; when it is the first, ERR_CORRUPT.
    */
-  private async verifyAndCopy(batch: LocatedBatch, verify: boolean, alwaysOnPool: boolean): Promise<ScanBatch> {
+  private async verifyAndCopy(batch: LocatedBatch, verify: boolean, alwaysOnPool: boolean /* false: tail's small batches stay here */): Promise<ScanBatch> {
     const { file, view, messages, descriptors, copyFrom } = batch;
     try {
       const records = Buffer.allocUnsafeSlow(batch.end - copyFrom);

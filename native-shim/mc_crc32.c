@@ -344,15 +344,24 @@ static int record_verifies(const unsigned char *base, const int32_t *d) {
   return stored == (uint64_t)record_crc(base, d);
 }
 
-int32_t mc_verify_records(const void *base, const int32_t *descriptors, int32_t count) {
-  if (count < 0 || (count > 0 && (base == NULL || descriptors == NULL))) return -EINVAL;
-  const unsigned char *bytes = (const unsigned char *)base;
-  if (!descriptors_ordered(descriptors, count)) return -EINVAL;
+/* The loop both entry points run over checked descriptors: each record is
+ * checked (when `verify`), then copied to dst (when there is one) right after,
+ * while its bytes are still in the CPU's cache. Returns how many passed. */
+static int32_t verify_copy(const unsigned char *base, const int32_t *descriptors, int32_t count, unsigned char *dst, int verify) {
+  int32_t first = count > 0 ? descriptors[MC_SEAL_RECORD_START] : 0;
   for (int32_t i = 0; i < count; i++) {
     const int32_t *d = descriptors + (size_t)i * MC_SEAL_DESCRIPTOR_INT32S;
-    if (!descriptor_matches_record(bytes, d) || !record_verifies(bytes, d)) return i;
+    if (verify && (!descriptor_matches_record(base, d) || !record_verifies(base, d))) return i;
+    /* dst holds [first recordStart, last recordEnd): each record lands at its distance from the first. */
+    if (dst != NULL) memcpy(dst + (d[MC_SEAL_RECORD_START] - first), base + d[MC_SEAL_RECORD_START], (size_t)(d[MC_SEAL_RECORD_END] - d[MC_SEAL_RECORD_START]));
   }
   return count;
+}
+
+int32_t mc_verify_records(const void *base, const int32_t *descriptors, int32_t count) {
+  if (count < 0 || (count > 0 && (base == NULL || descriptors == NULL))) return -EINVAL;
+  if (!descriptors_ordered(descriptors, count)) return -EINVAL;
+  return verify_copy((const unsigned char *)base, descriptors, count, NULL, 1);
 }
 
 /* A scan's batch: checks each record (when args[MC_VERIFY_COPY_VERIFY] is
@@ -373,14 +382,7 @@ int32_t mc_verify_copy_records(const int64_t *args) {
   if (count == 0) return 0;
   if (base == NULL || descriptors == NULL || (dst == NULL && !verify)) return -EINVAL;
   if (!descriptors_ordered(descriptors, (int32_t)count)) return -EINVAL;
-  /* dst holds [first recordStart, last recordEnd): each record lands at its distance from the first. */
-  int32_t first = descriptors[MC_SEAL_RECORD_START];
-  for (int32_t i = 0; i < (int32_t)count; i++) {
-    const int32_t *d = descriptors + (size_t)i * MC_SEAL_DESCRIPTOR_INT32S;
-    if (verify && (!descriptor_matches_record(base, d) || !record_verifies(base, d))) return i;
-    if (dst != NULL) memcpy(dst + (d[MC_SEAL_RECORD_START] - first), base + d[MC_SEAL_RECORD_START], (size_t)(d[MC_SEAL_RECORD_END] - d[MC_SEAL_RECORD_START]));
-  }
-  return (int32_t)count;
+  return verify_copy(base, descriptors, (int32_t)count, dst, verify);
 }
 
 /* The argument block of the argument-free entry points. Through ffi-napi a

@@ -79,6 +79,11 @@ export function planRecoveryAsync(params: PlanParams): Promise<RecoveryPlan> {
   return runWalkAsync(walkRecovery(params));
 }
 
+/** Whether a recovery may trust that the log ends at the checkpoint with nothing past it: CLEAN_CLOSE, and no abort marker. */
+export function trustsCleanClose(checkpoint: CheckpointDecodeResult, abnormal: boolean): checkpoint is Extract<CheckpointDecodeResult, { kind: 'ok' }> {
+  return !abnormal && checkpoint.kind === 'ok' && checkpoint.cleanClose;
+}
+
 /**
  * After a clean close, how far past the end a cut looks for non-zero bytes:
  * 1 MiB, a quarter of smaller segments (so the specs' KiB segments, and the
@@ -142,11 +147,7 @@ function* walkRecovery(params: PlanParams): Walk<RecoveryPlan> {
           sincePause = 0;
           yield { kind: 'pause' };
         }
-        let decoded = verified.take(segment, position);
-        if (decoded === undefined) {
-          yield* verified.load(segment, position);
-          decoded = verified.take(segment, position, true)!;
-        }
+        const decoded = verified.take(segment, position) ?? (yield* verified.loadAndTake(segment, position));
         if (decoded.kind === 'message') {
           found = 'message';
           size = decoded.size;
@@ -220,7 +221,7 @@ function* walkRecovery(params: PlanParams): Walk<RecoveryPlan> {
   // marker, damage, an end elsewhere) searches the whole segment, so no old record beyond a
   // gap of zeros survives to be walked into once appends reach it.
   const checkpoint = params.checkpoint;
-  if (!params.abnormal && checkpoint.kind === 'ok' && checkpoint.cleanClose && endOffset === checkpoint.flushedOffset && plan.corruptions.length === 0) {
+  if (trustsCleanClose(checkpoint, params.abnormal) && endOffset === checkpoint.flushedOffset && plan.corruptions.length === 0) {
     plan.cutSearchBytes = cleanEndSearchBytes(segmentSize);
   }
   if (tableUsable && coveredOffset > endOffset) {

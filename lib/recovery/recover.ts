@@ -7,7 +7,7 @@ import { blankHeaderSize, encodeBlank } from '../format/message-codec.js';
 import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
 import type { TopicQueueTable } from '../format/topic-queue-table-codec.js';
 import type { MappedFileQueue } from '../store/mapped-file-queue.js';
-import { planRecoveryAsync, type CorruptionReport, type RecoveryPlan, type SegmentBytes } from './plan-recovery.js';
+import { planRecoveryAsync, trustsCleanClose, type CorruptionReport, type RecoveryPlan, type SegmentBytes } from './plan-recovery.js';
 
 export type { CorruptionReport } from './plan-recovery.js';
 export type RecoveryResult = Omit<RecoveryPlan, 'holes'>;
@@ -32,7 +32,7 @@ export async function recover(params: RecoveryParams): Promise<RecoveryResult> {
   // holding one message took 0.2-2 s to fault in whole, in zero pages it never reads). Any other
   // walk faults in what it reads past that itself: the cost of speed only.
   const startOffset = params.checkpoint.kind === 'ok' ? Math.min(params.checkpoint.flushedOffset, params.table?.coveredOffset ?? 0) : 0;
-  const endOffset = params.checkpoint.kind === 'ok' && params.checkpoint.cleanClose && !params.abnormal ? params.checkpoint.flushedOffset + PREFAULT_PAST_CHECKPOINT_BYTES : Infinity;
+  const endOffset = trustsCleanClose(params.checkpoint, params.abnormal) ? params.checkpoint.flushedOffset + PREFAULT_PAST_CHECKPOINT_BYTES : Infinity;
   const walked = files.filter((file) => file.fileFromOffset + file.fileSizeBytes > startOffset && file.fileFromOffset < endOffset);
   await Promise.all(walked.map((file) => file.prefaultRead(0, endOffset - file.fileFromOffset)));
   for (const file of files) if (!file.hold()) throw new Error('a freshly loaded segment can be held');

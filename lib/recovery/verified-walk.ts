@@ -10,6 +10,7 @@
  *     seconds.
  * One walk, two drivers: the plans are the same by construction.
  */
+import { assert } from '../assert.js';
 import { decodeRecordSummary, type RecordSummary, type SummaryResult } from '../format/message-codec.js';
 import { SEAL_DESCRIPTOR_INT32S, verifyRecords, verifyRecordsAsync } from '../native/crc32-native.js';
 import type { SegmentBytes } from './plan-recovery.js';
@@ -107,10 +108,20 @@ export class VerifiedWalk {
 
   /**
    * The record at `position`, or undefined when the run holding it must be
-   * checked first: `yield* load(segment, position)`, then take it with
-   * `loaded` set.
+   * checked first (then `yield* loadAndTake(segment, position)`). Plain, not
+   * a generator: it is called once per record.
    */
-  take(segment: SegmentBytes, position: number, loaded = false): SummaryResult | undefined {
+  take(segment: SegmentBytes, position: number): SummaryResult | undefined {
+    return this.takeRecord(segment, position, false);
+  }
+
+  /** Checks the run starting at `position` (see load), then takes its first record. */
+  *loadAndTake(segment: SegmentBytes, position: number): Walk<SummaryResult> {
+    yield* this.load(segment, position);
+    return this.takeRecord(segment, position, true)!;
+  }
+
+  private takeRecord(segment: SegmentBytes, position: number, loaded: boolean): SummaryResult | undefined {
     const options = { verify: this.verify, expectedPhysicalOffset: segment.fileFromOffset + position };
     if (!this.verify) return decodeRecordSummary(segment.bytes, position, segment.fileSizeBytes, options);
     if (!loaded && (segment !== this.segment || (this.next >= this.run.length && position !== this.failedAt))) return undefined;
@@ -124,12 +135,9 @@ export class VerifiedWalk {
   }
 
   /** Makes the run starting at `position` the current one, its CRCs checked; starts checking the run after it. */
-  *load(segment: SegmentBytes, position: number): Walk<void> {
-    if (this.pending !== undefined && (this.pending.segment !== segment || this.pending.position !== position)) {
-      // Not reached today (a run is started only where the walk goes next), kept so a walk that
-      // jumps cannot reuse descriptors a check still reads: wait for it to stop reading, drop it.
-      yield* this.settle();
-    }
+  private *load(segment: SegmentBytes, position: number): Walk<void> {
+    // A run is started only where the walk goes next (right after a run that verified whole).
+    assert(this.pending === undefined || (this.pending.segment === segment && this.pending.position === position), 'the walk loads the run checked ahead');
     if (this.pending === undefined) yield* this.start(this.decodeRun(segment, position));
     const run = this.pending!;
     // While its CRCs are checked, decode the run after it (only a full run has one).

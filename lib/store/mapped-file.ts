@@ -314,12 +314,7 @@ export class MappedFile {
     const from = this.committed;
     const to = this.wrote;
     if (!this.qualifies(from, to, leastPages)) return from;
-    const run = this.strategy.commit(from, to).then(() => {
-      this.committed = to;
-      this.checkPositions();
-      // A full, fully committed segment needs its pool buffer no more.
-      if (this.committed === this.fileSizeBytes) this.strategy.release();
-    });
+    const run = this.strategy.commit(from, to).then(() => this.committedTo(to));
     this.commitInFlight = run;
     try {
       await run;
@@ -327,6 +322,13 @@ export class MappedFile {
       this.commitInFlight = undefined;
     }
     return this.committed;
+  }
+
+  /** After a commit (or a durable write from `flushed`) to `to`: a full, fully committed segment needs its pool buffer no more. */
+  private committedTo(to: number): void {
+    this.committed = Math.max(this.committed, to);
+    this.checkPositions();
+    if (this.committed === this.fileSizeBytes) this.strategy.release();
   }
 
   /**
@@ -385,10 +387,8 @@ export class MappedFile {
       return this.afterCommitDurable();
     }
     const run = this.strategy.commit(from, to, fd).then(() => {
-      this.committed = Math.max(this.committed, to);
       this.flushed = to;
-      this.checkPositions();
-      if (this.committed === this.fileSizeBytes) this.strategy.release();
+      this.committedTo(to);
     });
     // Both a commit and a flush: neither kind may start (nor the descriptors close) meanwhile.
     this.commitInFlight = run;

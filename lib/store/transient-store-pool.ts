@@ -95,7 +95,7 @@ export class TransientStorePool {
    * faulted in now is faulted by its first write), so it is swallowed.
    */
   private async prepare(lock: boolean): Promise<void> {
-    const order = [...this.all];
+    const order = this.all; // lending order
     if (lock) {
       let refused = false;
       let touched = 0;

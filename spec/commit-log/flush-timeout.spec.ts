@@ -11,17 +11,16 @@ import { describe, expect, it } from 'vitest';
 import { CommitLog } from '../../lib/commit-log.js';
 import { TEST_MIN, type WriteMode } from '../../lib/config.js';
 import { realNativeIO } from '../../lib/native/index.js';
-import { ForwardingNativeIO } from '../durability/helpers/forwarding-native-io.js';
+import { DataSyncFdsIO } from '../durability/helpers/data-sync-fds.js';
 import { Gate } from '../helpers/gate.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /** Holds the first group flush after arm(): an msync or fdatasync, or a pwrite through an O_DSYNC descriptor. */
-class HeldFlush extends ForwardingNativeIO {
+class HeldFlush extends DataSyncFdsIO {
   readonly gate = new Gate();
   entered = false;
   private armed = false;
-  private readonly dataSyncFds = new Set<number>();
   arm(): void {
     this.armed = true;
   }
@@ -30,11 +29,6 @@ class HeldFlush extends ForwardingNativeIO {
     this.armed = false;
     this.entered = true;
     await this.gate.pass();
-  }
-  override async openDataSyncFile(path: string): Promise<number> {
-    const fd = await super.openDataSyncFile(path);
-    this.dataSyncFds.add(fd);
-    return fd;
   }
   override async pwrite(fd: number, source: Buffer, position: number, length: number, fileOffset: number): Promise<void> {
     if (this.dataSyncFds.has(fd)) await this.hold();

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CommitLog, type AppendResult } from '../../lib/commit-log.js';
+import { CommitLog } from '../../lib/commit-log.js';
 import { TEST_MIN } from '../../lib/config.js';
 import { segmentFileName } from '../../lib/format/segment-name.js';
 import { queueKey } from '../../lib/format/topic-queue-table-codec.js';
@@ -23,7 +23,7 @@ const MESSAGES = 12_000; // ~80 B records: two segments, a dozen runs
 
 describe('planRecovery and planRecoveryAsync', () => {
   const dir = makeTmpDir();
-  let written: AppendResult[];
+  let written: Array<{ physicalOffset: number; size: number; queueOffset: number }>;
   let pristine: Buffer[];
 
   beforeAll(async () => {
@@ -45,14 +45,15 @@ describe('planRecovery and planRecoveryAsync', () => {
     for (const victim of victims) {
       const { physicalOffset, size } = written[victim]!;
       const at = physicalOffset + size - 30; // inside the body, before the properties
-      segments[Math.floor(at / SEGMENT)]!.bytes[at % SEGMENT] ^= 0x20;
+      const { bytes } = segments[Math.floor(at / SEGMENT)]!;
+      bytes[at % SEGMENT] = bytes[at % SEGMENT]! ^ 0x20;
     }
     return segments;
   }
 
   function params(segments: SegmentBytes[], abnormal: boolean, frontierMessage: number): PlanParams {
     const flushedOffset = frontierMessage >= MESSAGES ? written.at(-1)!.physicalOffset + written.at(-1)!.size : written[frontierMessage]!.physicalOffset;
-    return { segments, checkpoint: { kind: 'ok', flushedOffset, lastFlushStoreTimestamp: 0, writtenAt: 0 }, abnormal, table: undefined };
+    return { segments, checkpoint: { kind: 'ok', flushedOffset, lastFlushStoreTimestamp: 0, writtenAt: 0, cleanClose: false }, abnormal, table: undefined };
   }
 
   const end = () => written.at(-1)!.physicalOffset + written.at(-1)!.size;

@@ -14,7 +14,7 @@ import type { WriteMode } from '../../lib/config.js';
 import { segmentFileName } from '../../lib/format/segment-name.js';
 import { MappedFile } from '../../lib/store/mapped-file.js';
 import { CommitLogError } from '../../lib/errors.js';
-import { ForwardingNativeIO } from '../durability/helpers/forwarding-native-io.js';
+import { DataSyncFdsIO } from '../durability/helpers/data-sync-fds.js';
 import type { FaultableCall } from '../helpers/fault-native-io.js';
 import { Gate } from '../helpers/gate.js';
 import { useTwinSegments, type TwinSegments } from '../helpers/twin-segments.js';
@@ -115,16 +115,13 @@ describe('commitDurable, direct mode only', () => {
   });
 
   /** The twin, with the segment's plain pwrites (the committer's) and the O_DSYNC open held behind gates, and the O_DSYNC descriptors' closes logged. */
-  class GatedIO extends ForwardingNativeIO {
+  class GatedIO extends DataSyncFdsIO {
     readonly plainWrite = new Gate();
     readonly dataSyncOpen = new Gate();
-    readonly dataSyncFds = new Set<number>();
     readonly closedDataSyncFds: number[] = [];
     override async openDataSyncFile(path: string): Promise<number> {
       await this.dataSyncOpen.pass();
-      const fd = await super.openDataSyncFile(path);
-      this.dataSyncFds.add(fd);
-      return fd;
+      return super.openDataSyncFile(path);
     }
     override async pwrite(fd: number, source: Buffer, position: number, length: number, fileOffset: number): Promise<void> {
       if (!this.dataSyncFds.has(fd)) await this.plainWrite.pass();
