@@ -149,7 +149,7 @@ function describeCheckpoint(checkpoint: StoreReader['checkpoint']): string {
     case 'corrupt':
       return `corrupt (${checkpoint.reason}): recovery scans the whole log`;
     case 'ok':
-      return `flushed offset ${checkpoint.flushedOffset}, last flushed message stored ${formatTime(checkpoint.lastFlushStoreTimestamp)}, written ${formatTime(checkpoint.writtenAt)}`;
+      return `flushed offset ${checkpoint.flushedOffset}, last flushed message stored ${formatTime(checkpoint.lastFlushStoreTimestamp)}, written ${formatTime(checkpoint.writtenAt)}${checkpoint.cleanClose ? ' by a clean close' : ''}`;
   }
 }
 

@@ -51,7 +51,7 @@ describe('a clean store of several segments', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^segment size +65536 bytes \(64\.0 KiB\)$/m);
     expect(stdout).toContain(`max ${endOffset} (end of data)`);
-    expect(stdout).toContain(`checkpoint    flushed offset ${endOffset}`);
+    expect(stdout).toMatch(new RegExp(`^checkpoint +flushed offset ${endOffset}, .* by a clean close$`, 'm'));
     expect(stdout).toMatch(/^abort marker +absent/m);
     expect(stdout).toMatch(/^SEGMENT +START +SIZE +WROTE +FLUSHED +RESIDENT +DISK$/m);
     const lastStart = Math.floor(endOffset / SEGMENT_SIZE_BYTES) * SEGMENT_SIZE_BYTES;
@@ -67,7 +67,7 @@ describe('a clean store of several segments', () => {
     expect(info.segmentSizeBytes).toBe(SEGMENT_SIZE_BYTES);
     expect(info.minOffset).toBe(0);
     expect(info.maxOffset).toBe(endOffset);
-    expect(info.checkpoint).toMatchObject({ kind: 'ok', flushedOffset: endOffset });
+    expect(info.checkpoint).toMatchObject({ kind: 'ok', flushedOffset: endOffset, cleanClose: true });
     expect(info.abortMarker).toBe(false);
     expect(info.segments.length).toBe(Math.ceil(endOffset / SEGMENT_SIZE_BYTES));
     for (const segment of info.segments) {
