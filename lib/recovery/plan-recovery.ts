@@ -207,7 +207,6 @@ function* walkRecovery(params: PlanParams): Walk<RecoveryPlan> {
       break scan;
     }
   }
-  yield* verified.finish();
   plan.endOffset = endOffset;
   // The checkpoint names durable data the walk did not reach: the tail segments are
   // missing, empty or zeroed. Reported, whatever the rows above already said.

@@ -155,20 +155,19 @@ export class VerifiedWalk {
     }
   }
 
-  /** Waits for a check still reading the bytes (the walk ends with this). */
-  *finish(): Walk<void> {
-    yield* this.settle();
-  }
-
   private *start(run: Run): Walk<void> {
     run.ticket = yield { kind: 'start', bytes: run.segment.bytes, descriptors: run.descriptors, count: run.records.length };
     this.pending = run;
   }
 
-  /** The pending run's result (0 records verified when none is pending); the run is no longer pending. */
+  /**
+   * The pending run's result; the run is no longer pending. A walk that ends
+   * with a check in flight leaves it to its driver: runWalkAsync settles every
+   * check it started before it returns (runWalkSync has none in flight).
+   */
   private *settle(): Walk<number> {
     const run = this.pending;
-    if (run === undefined) return 0;
+    assert(run !== undefined, 'a run is pending when its result is taken');
     this.pending = undefined;
     return (yield { kind: 'result', ticket: run.ticket }) as number;
   }
