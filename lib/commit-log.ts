@@ -28,6 +28,7 @@ import {
   MESSAGE_MAGIC_CODE_V2,
 } from './format/message-layout.js';
 import {
+  decodeMessage,
   decodeRecord,
   encodeBlank,
   encodeMessage,
@@ -929,9 +930,9 @@ export class CommitLog {
         const physicalOffset = file.fileFromOffset + position;
         sealPositions.slot = messages.length;
         decodeOptions.expectedPhysicalOffset = physicalOffset;
-        const decoded = decodeRecord(view, position, limit, decodeOptions);
-        if (decoded.kind === 'message') {
-          messages.push(decoded.message);
+        const decoded = decodeMessage(view, position, limit, decodeOptions);
+        if (!('kind' in decoded)) {
+          messages.push(decoded);
           position += decoded.size;
         } else if (decoded.kind === 'blank') {
           if (position + decoded.size === file.fileSizeBytes) {

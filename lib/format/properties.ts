@@ -69,7 +69,15 @@ export function encodeProperties(properties: Readonly<Record<string, string>> | 
 }
 
 /** The parsed pairs, or (a string) why the bytes are not valid properties. */
-export type ParsedProperties = Record<string, string> | string;
+export type ParsedProperties = Readonly<Record<string, string>> | string;
+
+/**
+ * What a message without properties decodes to: one frozen object for all
+ * of them. A prototype-less object is a dictionary in V8 (~150 bytes), and
+ * a scan of messages without properties allocated one per message: 40 % of
+ * its garbage.
+ */
+export const NO_PROPERTIES: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>);
 
 /**
  * Parses the user's pairs from `source[start..end)`. The object has no
@@ -78,8 +86,8 @@ export type ParsedProperties = Record<string, string> | string;
  * parses a million of these a second).
  */
 export function decodeProperties(source: Buffer, start: number, end: number): ParsedProperties {
+  if (start === end) return NO_PROPERTIES;
   const properties = Object.create(null) as Record<string, string>;
-  if (start === end) return properties;
   const text = source.toString('utf8', start, end);
   let i = 0;
   while (i < text.length) {

@@ -83,6 +83,22 @@ describe('round trip of every field', () => {
     });
   });
 
+  it('messages without properties share one frozen, prototype-less empty object; others get their own', () => {
+    const first = roundTrip({ topic: 't', body: Buffer.from('a') }).message;
+    const second = roundTrip({ topic: 't', body: Buffer.from('b'), properties: {} }).message;
+    expect(second.properties).toBe(first.properties);
+    expect(Object.isFrozen(first.properties)).toBe(true);
+    expect(Object.getPrototypeOf(first.properties)).toBe(null);
+    expect(Object.keys(first.properties)).toEqual([]);
+    expect(() => {
+      (first.properties as Record<string, string>).k = 'v';
+    }).toThrow(TypeError);
+    const withOne = roundTrip({ topic: 't', body: Buffer.from('c'), properties: { k: 'v' } }).message;
+    const withOneAgain = roundTrip({ topic: 't', body: Buffer.from('c'), properties: { k: 'v' } }).message;
+    expect(withOne.properties).not.toBe(withOneAgain.properties);
+    expect(Object.isFrozen(withOne.properties)).toBe(false);
+  });
+
   it('the smallest record is 91 + topic + 20 bytes', () => {
     const prepared = prepareMessage({ topic: 't', body: new Uint8Array(0) }, MAX);
     expect(prepared.size).toBe(MESSAGE_MIN_SIZE + 1 + 20);
