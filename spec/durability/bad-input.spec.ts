@@ -18,8 +18,10 @@
  *   directory in a segment's place → ERR_SEGMENT_INVALID, files unchanged;
  * - close while appends are pending: every promise settles.
  */
-import { chmodSync, mkdirSync, writeFileSync, readFileSync, rmSync, truncateSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, readdirSync, writeFileSync, readFileSync, rmSync, truncateSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommitLog, type CommitLogOpenOptions } from '../../lib/commit-log.js';
 import { DEFAULTS, TEST_MIN, type FlushDiskType, type WriteMode } from '../../lib/config.js';
@@ -29,6 +31,7 @@ import type { MessageInput } from '../../lib/format/message-codec.js';
 import { segmentFileName } from '../../lib/format/segment-name.js';
 import { CHECKPOINT_FILE_NAME } from '../../lib/store/store-checkpoint.js';
 import { LOCK_FILE_NAME } from '../../lib/store/store-lock.js';
+import { DIST_ENTRY, ensureDist } from '../helpers/ensure-dist.js';
 import { expectCode } from '../helpers/expect-code.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 import { diffSnapshots, snapshotStore, type StoreSnapshot } from './helpers/store-files.js';
@@ -391,30 +394,63 @@ describe('bad directories', () => {
     casesRun += 3;
   });
 
+  // Root bypasses permissions: as root, the open is tried by a child running as `nobody`,
+  // which owns the store as the user would, so only the directory's mode stands in its way.
   const isRoot = process.getuid?.() === 0;
-  it.skipIf(isRoot)(`refuses a read-only store directory with a coded error, changing nothing${isRoot ? ' (skipped: running as root, which bypasses permissions)' : ''}`, async () => {
+  const NOBODY = 65534;
+  it('refuses a read-only store directory with a coded error, changing nothing', async () => {
     const store = join(dir.path, 'store');
     const log = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: store });
     await log.append(messageFor(1));
     await log.close();
     const before = storedState(store);
+    if (isRoot) {
+      chmodSync(dir.path, 0o755); // mkdtemp's 0700 would stop `nobody` before the store
+      for (const name of readdirSync(store)) chownSync(join(store, name), NOBODY, NOBODY);
+      chownSync(store, NOBODY, NOBODY);
+    }
     chmodSync(store, 0o555);
     try {
-      const err = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: store }).then(
-        async (opened) => {
-          await opened.close().catch(() => undefined);
-          return undefined;
-        },
-        (e: unknown) => e,
-      );
-      expect(err).toBeInstanceOf(CommitLogError);
-      expect(['ERR_IO', 'ERR_STORE_DIR']).toContain((err as CommitLogError).code);
+      const err = isRoot ? openAsNobody(store) : await openError(store);
+      expect(err?.name).toBe('CommitLogError');
+      expect(['ERR_IO', 'ERR_STORE_DIR']).toContain(err?.code);
     } finally {
       chmodSync(store, 0o755);
     }
     expectUnchanged(before, store, 'read-only directory', new Set());
     casesRun += 1;
   });
+
+  /** The error CommitLog.open rejects with here, or undefined when it opens. */
+  async function openError(store: string): Promise<{ name: string; code: string } | undefined> {
+    return CommitLog.open({ ...TEST_MIN, storePathCommitLog: store }).then(
+      async (opened) => {
+        await opened.close().catch(() => undefined);
+        return undefined;
+      },
+      (e: unknown) => ({ name: (e as Error).name, code: (e as CommitLogError).code }),
+    );
+  }
+
+  /** openError in a child process running as `nobody` (the compiled package, see ensureDist). */
+  function openAsNobody(store: string): { name: string; code: string } | undefined {
+    ensureDist();
+    const script = `
+      const { CommitLog } = await import(${JSON.stringify(pathToFileURL(DIST_ENTRY).href)});
+      const options = JSON.parse(process.argv[1]);
+      const outcome = await CommitLog.open(options).then(
+        async (opened) => { await opened.close(); return null; },
+        (e) => ({ name: e.name, code: e.code }),
+      );
+      process.stdout.write(JSON.stringify(outcome));`;
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify({ ...TEST_MIN, storePathCommitLog: store })], {
+      uid: NOBODY,
+      gid: NOBODY,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    return JSON.parse(output) ?? undefined;
+  }
 });
 
 describe('bad segment files', () => {
