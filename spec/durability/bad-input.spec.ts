@@ -33,6 +33,7 @@ import { CHECKPOINT_FILE_NAME } from '../../lib/store/store-checkpoint.js';
 import { LOCK_FILE_NAME } from '../../lib/store/store-lock.js';
 import { DIST_ENTRY, ensureDist } from '../helpers/ensure-dist.js';
 import { expectCode } from '../helpers/expect-code.js';
+import { isRoot, NOBODY, unprivileged } from '../helpers/unprivileged.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 import { diffSnapshots, snapshotStore, type StoreSnapshot } from './helpers/store-files.js';
 import { knownEngineBug, messageFor, mismatch, seqOf, withTimeout } from './helpers/workload.js';
@@ -396,9 +397,7 @@ describe('bad directories', () => {
 
   // Root bypasses permissions: as root, the open is tried by a child running as `nobody`,
   // which owns the store as the user would, so only the directory's mode stands in its way.
-  const isRoot = process.getuid?.() === 0;
-  const NOBODY = 65534;
-  it('refuses a read-only store directory with a coded error, changing nothing', async () => {
+  it.skipIf(unprivileged.unavailable !== undefined)(`refuses a read-only store directory with a coded error, changing nothing${unprivileged.unavailable === undefined ? '' : ` (skipped: ${unprivileged.unavailable})`}`, async () => {
     const store = join(dir.path, 'store');
     const log = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: store });
     await log.append(messageFor(1));
@@ -444,8 +443,7 @@ describe('bad directories', () => {
       );
       process.stdout.write(JSON.stringify(outcome));`;
     const output = execFileSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify({ ...TEST_MIN, storePathCommitLog: store })], {
-      uid: NOBODY,
-      gid: NOBODY,
+      ...unprivileged.options,
       encoding: 'utf8',
       timeout: 30_000,
     });

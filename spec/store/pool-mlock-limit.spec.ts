@@ -16,13 +16,13 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DIST_ENTRY, ensureDist } from '../helpers/ensure-dist.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
+import { isRoot, NOBODY, unprivileged } from '../helpers/unprivileged.js';
 
 const MiB = 1024 * 1024;
 const SEGMENT = 4 * MiB;
 const MEMLOCK_LIMIT = 8 * MiB;
-const NOBODY = 65534;
-const isRoot = process.getuid?.() === 0;
 const PRLIMIT = ['/usr/bin/prlimit', '/bin/prlimit', '/usr/sbin/prlimit'].find((path) => existsSync(path));
+const unavailable = PRLIMIT === undefined ? 'no prlimit' : unprivileged.unavailable;
 
 interface ChildReport {
   lockStatus: string;
@@ -46,7 +46,7 @@ const CHILD = `
   process.stdout.write(JSON.stringify({ lockStatus, lockedKiB, bodies }));
 `;
 
-describe.skipIf(PRLIMIT === undefined)(`pool mlock under a real RLIMIT_MEMLOCK of 8 MiB${PRLIMIT === undefined ? ' (skipped: no prlimit)' : ''}`, () => {
+describe.skipIf(unavailable !== undefined)(`pool mlock under a real RLIMIT_MEMLOCK of 8 MiB${unavailable === undefined ? '' : ` (skipped: ${unavailable})`}`, () => {
   let dir: ReturnType<typeof makeTmpDir>;
   beforeEach(() => {
     ensureDist();
@@ -68,7 +68,7 @@ describe.skipIf(PRLIMIT === undefined)(`pool mlock under a real RLIMIT_MEMLOCK o
     const output = execFileSync(
       PRLIMIT!,
       [`--memlock=${MEMLOCK_LIMIT}:${MEMLOCK_LIMIT}`, '--', process.execPath, '--input-type=module', '-e', CHILD, pathToFileURL(DIST_ENTRY).href, JSON.stringify(options)],
-      { encoding: 'utf8', timeout: 60_000, ...(isRoot ? { uid: NOBODY, gid: NOBODY } : {}) },
+      { encoding: 'utf8', timeout: 60_000, ...unprivileged.options },
     );
     return JSON.parse(output) as ChildReport;
   }
