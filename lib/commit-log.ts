@@ -21,6 +21,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { assert } from './assert.js';
 import { resolveOptions, type FlushDiskType, type Options, type OptionsInput, type WriteMode } from './config.js';
 import { CommitLogError } from './errors.js';
+import { describe } from './format/describe.js';
 import {
   BLANK_MAGIC_CODE,
   MAGIC_CODE_OFFSET,
@@ -90,7 +91,11 @@ export interface CommitLogOpenOptions extends OptionsInput {
 export interface ScanOptions {
   /** First offset (a message start, or a segment start); default the min offset. */
   from?: number;
-  /** Stop before this offset (a message that crosses it is not returned); default the readable end when the scan starts. */
+  /**
+   * Stop before this offset (a message that crosses it is not returned).
+   * Default, and upper bound: the readable end when the scan starts (a
+   * larger `to`, Infinity included, scans what is readable then).
+   */
   to?: number;
   /** Check both CRCs of every record (default true). */
   verify?: boolean;
@@ -199,6 +204,8 @@ export class CommitLog {
   private pendingWrites = 0;
   private writeTail: Promise<void> = Promise.resolve();
   private state: 'open' | 'closing' | 'closed' = 'open';
+  /** The close in progress or done (close() twice returns it). */
+  private closing: Promise<void> | undefined;
   private poison: CommitLogError | undefined;
   private confirmedListeners: Array<() => void> = [];
   private readonly queueKeys = new Map<string, Map<number, string>>();
@@ -506,7 +513,11 @@ export class CommitLog {
     }
     const sealNatively = messages.length >= NATIVE_SEAL_BATCH_MIN;
     const now = Date.now();
-    const prepared = messages.map((message) => prepareMessage(message, this.options.maxMessageSize, !sealNatively, now));
+    // A loop, not map(): map skips the holes of a sparse array, which must be refused like any missing message.
+    const prepared = new Array<PreparedMessage>(messages.length);
+    for (let index = 0; index < messages.length; index += 1) {
+      prepared[index] = prepareMessage(messages[index]!, this.options.maxMessageSize, !sealNatively, now);
+    }
     const written = await this.write(prepared, sealNatively);
     return this.settle(written.endOffset, {
       status: 'PUT_OK',
@@ -717,6 +728,7 @@ export class CommitLog {
    */
   withMessage<T>(offset: number, use: (message: StoredMessage) => T): T {
     this.checkOpen();
+    if (typeof use !== 'function') throw new CommitLogError('ERR_INVALID_ARGUMENT', `withMessage needs a function, got ${describe(use)}`);
     if (!Number.isSafeInteger(offset) || offset < this.queue.minOffset || offset >= this.queue.maxReadableOffset) {
       throw new CommitLogError('ERR_BAD_OFFSET', `offset ${offset} is outside the readable [${this.queue.minOffset}, ${this.queue.maxReadableOffset})`);
     }
@@ -727,7 +739,7 @@ export class CommitLog {
       const view = file.readableView();
       const position = offset - file.fileFromOffset;
       const decoded = decodeRecord(view, position, view.length, { verify: true, copy: false, expectedPhysicalOffset: offset });
-      if (decoded.kind !== 'message') throw notAMessage(view, position, offset, decoded);
+      if (decoded.kind !== 'message') throw notAMessageAt(view, position, offset, decoded);
       const result = use(decoded.message);
       if (result instanceof Promise) {
         release = false;
@@ -761,8 +773,13 @@ export class CommitLog {
    */
   async *scanBatches(options: ScanOptions = {}): AsyncGenerator<StoredMessage[]> {
     this.checkOpen();
-    const verify = options.verify ?? true;
-    const to = options.to ?? this.queue.maxReadableOffset;
+    checkOptionsObject('scan', options);
+    const verify = verifyOption(options.verify);
+    if (options.to !== undefined && (typeof options.to !== 'number' || Number.isNaN(options.to))) {
+      throw new CommitLogError('ERR_INVALID_ARGUMENT', `scan's to must be a number, got ${describe(options.to)}`);
+    }
+    // Never past what is readable now: beyond it a direct store's uncommitted bytes (or nothing) would be walked.
+    const to = Math.min(options.to ?? Infinity, this.queue.maxReadableOffset);
     const from = options.from ?? this.queue.minOffset;
     this.checkScanStart(from);
     // Keep the page tables filled ahead of the walk, off the JS thread, one call at a time.
@@ -823,7 +840,11 @@ export class CommitLog {
    */
   async *tail(options: TailOptions = {}): AsyncGenerator<StoredMessage> {
     this.checkOpen();
-    const verify = options.verify ?? true;
+    checkOptionsObject('tail', options);
+    const verify = verifyOption(options.verify);
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+      throw new CommitLogError('ERR_INVALID_ARGUMENT', `tail's signal must be an AbortSignal, got ${describe(options.signal)}`);
+    }
     let offset = options.from ?? this.confirmedOffset;
     this.checkScanStart(offset);
     const descriptors = newScanDescriptors(); // one batch at a time
@@ -832,7 +853,14 @@ export class CommitLog {
       if (offset < confirmed) {
         const located = this.locateBatch(offset, confirmed, descriptors);
         if (located === undefined) return;
-        const batch = await this.verifyAndCopy(located, verify, false);
+        let batch: ScanBatch;
+        try {
+          batch = await this.verifyAndCopy(located, verify, false);
+        } catch (err) {
+          // Closed while this batch was checked: the tail ends, as it does when the close finds it waiting.
+          if (this.state !== 'open' && err instanceof CommitLogError && err.code === 'ERR_CLOSED') return;
+          throw err;
+        }
         for (const message of batch.messages) yield message;
         offset = batch.nextOffset;
         continue;
@@ -860,7 +888,7 @@ export class CommitLog {
       const view = file.readableView();
       const position = offset - file.fileFromOffset;
       const decoded = decodeRecord(view, position, view.length, { verify: false, copy: false, expectedPhysicalOffset: offset });
-      if (decoded.kind !== 'message' && decoded.kind !== 'blank') throw notAMessage(view, position, offset, decoded);
+      if (decoded.kind !== 'message' && decoded.kind !== 'blank') throw notAMessageAt(view, position, offset, decoded);
     } finally {
       file.release();
     }
@@ -956,6 +984,8 @@ export class CommitLog {
           break;
         }
       }
+      // Nothing readable before `to` at all: the end (a batch that moved nowhere would be located again and again).
+      if (messages.length === 0 && nextOffset === undefined && file.fileFromOffset + position === offset) return undefined;
       keepHold = true;
       return { file, view, messages, descriptors, copyFrom, end: position, nextOffset: nextOffset ?? file.fileFromOffset + position };
     } finally {
@@ -1006,11 +1036,17 @@ export class CommitLog {
   private confirmedAdvance(signal: AbortSignal | undefined): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
-        signal?.removeEventListener('abort', done);
+        signal?.removeEventListener('abort', aborted);
         resolve();
       };
+      // An aborted tail leaves no listener behind (thousands of aborted tails on an idle store would pile up).
+      const aborted = () => {
+        const at = this.confirmedListeners.indexOf(done);
+        if (at !== -1) this.confirmedListeners.splice(at, 1);
+        resolve();
+      };
+      signal?.addEventListener('abort', aborted, { once: true });
       this.confirmedListeners.push(done);
-      signal?.addEventListener('abort', done, { once: true });
     });
   }
 
@@ -1078,6 +1114,10 @@ export class CommitLog {
    */
   async deleteExpiredSegments(nowMs = Date.now()): Promise<number> {
     this.checkWritable();
+    // NaN would make every segment look expired (no age comparison holds), deleting fresh data.
+    if (!Number.isSafeInteger(nowMs) || nowMs < 0) {
+      throw new CommitLogError('ERR_INVALID_ARGUMENT', `deleteExpiredSegments needs a time in ms since the epoch, got ${describe(nowMs)}`);
+    }
     return cleanCommitLog(
       {
         queue: this.queue,
@@ -1114,8 +1154,14 @@ export class CommitLog {
    * appends settle first. A poisoned store closes without the final flush,
    * keeping the abort marker so the next open verifies the tail.
    */
-  async close(): Promise<void> {
-    if (this.state !== 'open') return;
+  close(): Promise<void> {
+    // A second call while the first runs waits for it (and sees its outcome); after it, a no-op.
+    if (this.closing === undefined) this.closing = this.closeOnce();
+    else if (this.state === 'closed') return Promise.resolve();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.state = 'closing';
     try {
       await this.writeTail; // queued writers run first (and are refused: the store is closing)
@@ -1174,6 +1220,20 @@ export class CommitLog {
   }
 }
 
+/** ERR_INVALID_ARGUMENT unless `options` is an object (a default `= {}` covers only undefined, not null). */
+function checkOptionsObject(method: string, options: unknown): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new CommitLogError('ERR_INVALID_ARGUMENT', `${method}'s options must be an object, got ${describe(options)}`);
+  }
+}
+
+/** The `verify` option: true when absent; a boolean otherwise (a string 'false' would read as true). */
+function verifyOption(verify: unknown): boolean {
+  if (verify === undefined) return true;
+  if (typeof verify !== 'boolean') throw new CommitLogError('ERR_INVALID_ARGUMENT', `verify must be a boolean, got ${describe(verify)}`);
+  return verify;
+}
+
 /** Creates the store directory (and parents); ERR_STORE_DIR when the path is a file or cannot be made. */
 function makeStoreDirectory(directory: string): void {
   try {
@@ -1184,6 +1244,22 @@ function makeStoreDirectory(directory: string): void {
   if (!statSync(directory).isDirectory()) {
     throw new CommitLogError('ERR_STORE_DIR', `${directory} is not a directory`, { path: directory });
   }
+}
+
+/**
+ * notAMessage for an offset the caller chose (read, withMessage, a scan's
+ * or tail's start): a sound record whose PHYSICALOFFSET names another
+ * offset is record bytes inside a body (a record stored as a message, say),
+ * so the offset is not a message start: ERR_BAD_OFFSET, not ERR_CORRUPT.
+ */
+function notAMessageAt(view: Buffer, position: number, offset: number, decoded: { kind: string; reason?: string }): CommitLogError {
+  if (decoded.kind === 'corrupt') {
+    const anywhere = decodeRecord(view, position, view.length, { verify: true, copy: false });
+    if (anywhere.kind === 'message') {
+      return new CommitLogError('ERR_BAD_OFFSET', `offset ${offset} is not the start of a message (it holds a sound record of offset ${anywhere.message.physicalOffset})`);
+    }
+  }
+  return notAMessage(view, position, offset, decoded);
 }
 
 /** The error for a read at an offset that does not decode as a message. */
