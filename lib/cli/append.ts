@@ -3,7 +3,7 @@
  * CommitLog.open (so it takes the directory lock, recovers if needed, and
  * closes cleanly): each stdin line, or each file, is one message.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommitLog, CommitLogError, DEFAULTS, parseSegmentFileName, type MessageInput } from '../index.js';
 import { COMMON_OPTIONS, integerOption, parse, UsageError } from './args.js';
@@ -77,6 +77,8 @@ export const append: CliCommand = {
     const segmentSizeBytes = integerOption('segment-size', values['segment-size'], 1) ?? existingSegmentSize(directory) ?? DEFAULTS.mappedFileSizeCommitLog;
     const maxMessageSize = integerOption('max-message-size', values['max-message-size'], 1) ?? Math.min(DEFAULTS.maxMessageSize, segmentSizeBytes - BLANK_RECORD_BYTES);
     const flushDiskType = values.sync ? 'SYNC_FLUSH' : 'ASYNC_FLUSH';
+    // Before the store is opened (or created, with a 1 GiB segment): a missing FILE changes nothing.
+    for (const file of files) if (file !== '-') checkMessageFile(file);
 
     const log = await CommitLog.open({ storePathCommitLog: directory, mappedFileSizeCommitLog: segmentSizeBytes, maxMessageSize, flushDiskType });
     for (const corruption of log.recovery.corruptions) {
@@ -111,9 +113,14 @@ export const append: CliCommand = {
       for (const source of sources) {
         if (stopped) break;
         if (source === '-') {
-          for await (const body of stdinLines(maxMessageSize)) {
-            await add(body);
-            if (stopped) break;
+          try {
+            for await (const body of stdinLines(maxMessageSize)) {
+              await add(body);
+              if (stopped) break;
+            }
+          } catch (err) {
+            // A signal ends the read by destroying stdin: the premature close that makes is that end, not an error.
+            if (!(stopped && (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE')) throw err;
           }
         } else {
           await add(readMessageFile(source));
@@ -188,6 +195,17 @@ function existingSegmentSize(directory: string): number | undefined {
     }
   }
   return undefined;
+}
+
+/** ERR_IO unless `path` is a readable regular file. */
+function checkMessageFile(path: string): void {
+  try {
+    accessSync(path, constants.R_OK);
+    if (!statSync(path).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? 'unknown error';
+    throw new CommitLogError('ERR_IO', `cannot read ${path}: ${code}`, { cause, path, syscall: 'read' });
+  }
 }
 
 function readMessageFile(path: string): Buffer {

@@ -1,11 +1,12 @@
 /** append: stdin lines and files become messages; the store lock is respected. */
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CommitLog, TEST_MIN } from '../../lib/index.js';
 import { ensureDist } from '../helpers/ensure-dist.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
-import { jsonLines, killChildren, runCli, SEGMENT_SIZE_BYTES, steadyFileNames } from './cli-harness.js';
+import { jsonLines, killChildren, runCli, SEGMENT_SIZE_BYTES, startCli, steadyFileNames } from './cli-harness.js';
 
 const tmp = makeTmpDir('mc-cli-append-');
 
@@ -88,5 +89,36 @@ describe('append', () => {
     const verify = await runCli(['verify', directory, '--json']);
     expect(verify.code).toBe(0);
     expect(JSON.parse(verify.stdout).messages).toBe(0); // both lines were one batch: validated before anything was written
+  });
+
+  it.each(['SIGTERM', 'SIGINT'] as const)('%s while stdin is still open appends the lines read so far, closes cleanly and exits 0', async (signal) => {
+    const directory = join(tmp.path, `signal-${signal}`);
+    const child = startCli(['append', directory, '--segment-size', String(SEGMENT_SIZE_BYTES)]);
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    child.stdin.write('one\ntwo\n'); // stdin stays open: the command is waiting for more
+    // The store is open once recovery has run: wait for its abort marker, then the lines to be read.
+    for (let waited = 0; !existsSync(join(directory, 'abort')) && waited < 10_000; waited += 20) await sleep(20);
+    await sleep(300);
+    child.kill(signal);
+    expect(await exited).toBe(0);
+    expect(stdout).toMatch(/^appended 2 messages/);
+    const dump = await runCli(['dump', directory, '--json']);
+    const bodies = jsonLines(dump.stdout).filter((record) => record.kind === 'message').map((m) => Buffer.from(m.body as string, 'base64').toString());
+    expect(bodies).toEqual(['one', 'two']);
+    const info = await runCli(['info', directory]);
+    expect(info.stdout).toMatch(/by a clean close/);
+  });
+
+  it('a FILE that cannot be read is ERR_IO (exit 2) before the store is opened: no store is created', async () => {
+    const directory = join(tmp.path, 'missing-file');
+    const { code, stderr } = await runCli(['append', directory, join(tmp.path, 'no-such-file.json')]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^mapped-commitlog append: ERR_IO: cannot read .*no-such-file\.json: ENOENT/m);
+    expect(existsSync(directory)).toBe(false);
+    const notAFile = await runCli(['append', directory, tmp.path]);
+    expect(notAFile.code).toBe(2);
+    expect(existsSync(directory)).toBe(false);
   });
 });
