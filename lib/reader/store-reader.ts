@@ -409,15 +409,22 @@ export class StoreReader {
     }
     const from = options.from ?? this.minOffset;
     let index = this.checkStart(from);
-    let position = from - segments[index]!.fileFromOffset;
+    // checkStart accepts the end of the last segment (index === segments.length): an empty scan.
+    let position = index < segments.length ? from - segments[index]!.fileFromOffset : 0;
     const frontier = this.checkpointFlushedOffset;
 
     for (let steps = 0; ; steps += 1) {
       if (steps > segments.length + this.segmentsEndOffset) throw new Error('scan: the walk makes progress');
       const segment = segments[index];
       if (segment === undefined) {
-        // Past the last segment: every one ended with a blank record.
-        yield { kind: 'end', offset: this.segmentsEndOffset, atDataEnd: true };
+        // Past the last segment: every one ended with a blank record. The checkpoint
+        // saying more was durable means segments are missing (the newest deleted, say).
+        const end = this.segmentsEndOffset;
+        if (end < frontier && end < to) {
+          const reason = `durable data missing: the segments end at ${end}, before the checkpoint's flushed offset ${frontier}`;
+          yield { kind: 'damaged', range: { offset: end, length: frontier - end, kind: 'corrupt', reason } };
+        }
+        yield { kind: 'end', offset: end, atDataEnd: true };
         return;
       }
       const offset = segment.fileFromOffset + position;

@@ -4,7 +4,7 @@
  * it: checkpoint behind the tail, abort marker present), and a segment file
  * of the wrong size. Each case damages its own copy of one clean store.
  */
-import { cpSync, writeFileSync } from 'node:fs';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ABORT_FILE_NAME, CHECKPOINT_FILE_NAME, encodeCheckpoint, MAGIC_CODE_OFFSET } from '../../lib/index.js';
@@ -200,6 +200,31 @@ describe('a torn tail, as a crash leaves it', () => {
     const verify = await runCli(['verify', directory]);
     expect(verify.code).toBe(1);
     expect(verify.stdout).toMatch(new RegExp(`^corrupt +${offset} +\\d+ +.*before the checkpoint's flushed offset ${endOffset}`, 'm'));
+  });
+});
+
+describe('the newest segment deleted', () => {
+  it('verify reports the durable data missing below the checkpoint (exit 1), as recover --dry-run does; dump --from the end is empty (exit 0)', async () => {
+    const directory = copyStore();
+    const lastStart = Math.floor(endOffset / SEGMENT_SIZE_BYTES) * SEGMENT_SIZE_BYTES;
+    rmSync(segmentAt(directory, lastStart).path);
+    const verify = await runCli(['verify', directory]);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toMatch(new RegExp(`^corrupt +${lastStart} +${endOffset - lastStart} +durable data missing`, 'm'));
+    const recover = await runCli(['recover', directory, '--dry-run']);
+    expect(recover.code).toBe(1);
+    // The segments now end where the deleted one began: a scan may start there, and reports the loss.
+    const dump = await runCli(['dump', directory, '--from', String(lastStart), '--json']);
+    expect(dump.code).toBe(1);
+    expect(jsonLines(dump.stdout).map((record) => record.kind)).toEqual(['damaged', 'end']);
+  });
+
+  it('dump --from the end of the last segment of an intact store is an empty dump (exit 0)', async () => {
+    const directory = copyStore();
+    const segmentsEnd = (Math.floor(endOffset / SEGMENT_SIZE_BYTES) + 1) * SEGMENT_SIZE_BYTES;
+    const dump = await runCli(['dump', directory, '--from', String(segmentsEnd), '--json']);
+    expect(dump.code).toBe(0);
+    expect(jsonLines(dump.stdout)).toEqual([{ kind: 'end', offset: segmentsEnd, atDataEnd: true, messages: 0 }]);
   });
 });
 
