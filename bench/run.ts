@@ -27,6 +27,12 @@ import { benchQueue } from './store/mapped-file-queue.bench.js';
 import { benchSegment } from './store/mapped-file.bench.js';
 import { runPeers } from './peers/run-peers.js';
 
+/** The two fdatasync probes a SYNC row is held to: a 4 KiB write, and a write the size of its group. */
+interface FsyncProbes {
+  page: LatencyLimit;
+  group: LatencyLimit;
+}
+
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
@@ -143,7 +149,8 @@ async function main(): Promise<void> {
     }
 
     // --- CommitLog appends ---------------------------------------------------------------
-    const appendResults: AppendBenchResult[] = [];
+    // SYNC rows carry the fdatasync probes taken beside them.
+    const appendResults: Array<AppendBenchResult & { fsyncBeside?: { before: FsyncProbes; after: FsyncProbes; groupBytes: number } }> = [];
     const row = (r: AppendBenchResult, limitText: string): Row => ({
       mode: `${r.flushDiskType === 'SYNC_FLUSH' ? 'sync' : 'async'}-${r.writeMode}`,
       'msg B': r.messageBytes,
@@ -175,24 +182,33 @@ async function main(): Promise<void> {
     const syncSize = args.sizes.includes(1024) ? 1024 : args.sizes[args.sizes.length - 1]!;
     // A group commit of n appenders syncs about n records at once: beside the
     // 4 KiB probe, each row is also held to fdatasync after a write of that size.
-    const groupProbes = new Map<number, LatencyLimit>();
-    const syncLimitText = (ackP99: number, messagesPerGroup: number): string => {
-      const groupBytes = Math.ceil((messagesPerGroup * (syncSize + 120)) / 4096) * 4096;
-      if (!groupProbes.has(groupBytes)) groupProbes.set(groupBytes, measureFdatasyncLatency(root, 200, groupBytes));
-      const group = groupProbes.get(groupBytes)!;
-      return `ack p99 ${(ackP99 / fsyncLatency.p99Ms).toFixed(1)}× fsync p99 (4 KiB), ${(ackP99 / group.p99Ms).toFixed(1)}× of a ${Math.round(groupBytes / 1024)} KiB write (${group.p99Ms.toFixed(2)} ms)`;
+    // The device's tail drifts within minutes here, so both probes are taken
+    // right before and right after each row, and the row is held to the mean
+    // of their p99s (the run's first 4 KiB probe is given too).
+    const syncRun = async (mode: ModeName, concurrency: number, batch: number): Promise<void> => {
+      const groupBytes = Math.ceil((concurrency * batch * (syncSize + 120)) / 4096) * 4096;
+      const probe = () => ({ page: measureFdatasyncLatency(root, 200), group: measureFdatasyncLatency(root, 200, groupBytes) });
+      const before = probe();
+      const result = await benchAppend({ root, ...MODES[mode], messageBytes: syncSize, segmentBytes: profile.segmentBytes, batch, concurrency, messagesMax: Number.MAX_SAFE_INTEGER, durationMs: profile.syncSecondsPerLevel * 1000 });
+      const after = probe();
+      const page = (before.page.p99Ms + after.page.p99Ms) / 2;
+      const group = (before.group.p99Ms + after.group.p99Ms) / 2;
+      appendResults.push({ ...result, fsyncBeside: { before, after, groupBytes } });
+      const ack = result.ack.p99;
+      appendRows.push(
+        row(
+          result,
+          `ack p99 ${(ack / page).toFixed(1)}× fsync p99 (4 KiB, ${page.toFixed(2)} ms beside; ${(ack / fsyncLatency.p99Ms).toFixed(1)}× the first probe), ${(ack / group).toFixed(1)}× of a ${Math.round(groupBytes / 1024)} KiB write (${group.toFixed(2)} ms)`,
+        ),
+      );
     };
     for (const mode of syncModes) {
       for (const concurrency of profile.syncLevels) {
         progress.start(`CommitLog ${mode}, ${syncSize} B, ${concurrency} appenders`);
-        const result = await benchAppend({ root, ...MODES[mode], messageBytes: syncSize, segmentBytes: profile.segmentBytes, batch: 1, concurrency, messagesMax: Number.MAX_SAFE_INTEGER, durationMs: profile.syncSecondsPerLevel * 1000 });
-        appendResults.push(result);
-        appendRows.push(row(result, syncLimitText(result.ack.p99, concurrency)));
+        await syncRun(mode, concurrency, 1);
       }
       progress.start(`CommitLog ${mode}, ${syncSize} B, appendBatch(64) × 16 appenders`);
-      const batched = await benchAppend({ root, ...MODES[mode], messageBytes: syncSize, segmentBytes: profile.segmentBytes, batch: 64, concurrency: 16, messagesMax: Number.MAX_SAFE_INTEGER, durationMs: profile.syncSecondsPerLevel * 1000 });
-      appendResults.push(batched);
-      appendRows.push(row(batched, syncLimitText(batched.ack.p99, 64 * 16)));
+      await syncRun(mode, 16, 64);
     }
 
     // --- reads and recovery --------------------------------------------------------------------
