@@ -65,7 +65,8 @@ export interface ReadOnlyMapping {
 export function mapReadOnly(path: string): ReadOnlyMapping {
   let fd: number;
   try {
-    fd = openSync(path, fsConstants.O_RDONLY);
+    // O_NONBLOCK: a FIFO named like a segment must not block the open (it is refused below).
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (err) {
     throw fsError(err, 'open', path);
   }
@@ -76,6 +77,7 @@ export function mapReadOnly(path: string): ReadOnlyMapping {
     } catch (err) {
       throw fsError(err, 'fstat', path);
     }
+    if (!stat.isFile()) throw new CommitLogError('ERR_IO', `${path} is not a regular file`, { path });
     const size = stat.size;
     const diskBytes = stat.blocks * 512;
     if (size === 0) return { bytes: Buffer.alloc(0), fileSizeBytes: 0, diskBytes, mtimeMs: stat.mtimeMs };

@@ -26,7 +26,7 @@
  * its own physical offset, found by searching forward for the magic codes
  * in the same segment, or a later segment whose first record is valid.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommitLogError } from '../errors.js';
 import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
@@ -53,6 +53,8 @@ export interface ReaderSegment {
   readonly mtimeMs: number;
   /** The mapped bytes; fileSizeBytes long. */
   readonly bytes: Buffer;
+  /** Why the entry could not be mapped (not a regular file, a link to nothing, too large); bytes are empty. */
+  readonly unreadable?: string;
 }
 
 /** A segment file CommitLog.open would refuse (ERR_SEGMENT_INVALID) or remove. */
@@ -259,14 +261,23 @@ export class StoreReader {
     for (const { name, offset } of found) {
       const path = join(this.directory, name);
       const known = this.mapped.get(name);
-      let currentSize: number;
+      let stats;
       try {
-        currentSize = statSync(path).size;
+        stats = statSync(path);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // deleted between readdir and stat
-        throw new CommitLogError('ERR_IO', `stat failed: ${(err as NodeJS.ErrnoException).code ?? ''} (${path})`, { cause: err, path, syscall: 'stat' });
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw new CommitLogError('ERR_IO', `stat failed: ${(err as NodeJS.ErrnoException).code ?? ''} (${path})`, { cause: err, path, syscall: 'stat' });
+        }
+        // Deleted between readdir and stat, or a symbolic link to nothing (which CommitLog.open refuses).
+        if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) next.set(name, unreadableSegment(name, path, offset, 'a symbolic link to a missing file'));
+        continue;
       }
-      if (known !== undefined && known.fileSizeBytes === currentSize) {
+      // Never opened: a FIFO would block the open, a directory fails the mapping (CommitLog.open refuses both).
+      if (!stats.isFile()) {
+        next.set(name, unreadableSegment(name, path, offset, 'not a regular file'));
+        continue;
+      }
+      if (known !== undefined && known.fileSizeBytes === stats.size) {
         next.set(name, known);
         continue;
       }
@@ -275,6 +286,10 @@ export class StoreReader {
         mapping = mapReadOnly(path);
       } catch (err) {
         if (err instanceof CommitLogError && err.errnoCode === 'ENOENT') continue;
+        if (err instanceof CommitLogError && err.code === 'ERR_INVALID_ARGUMENT') {
+          next.set(name, unreadableSegment(name, path, offset, `has ${stats.size} bytes, more than a segment can`));
+          continue;
+        }
         throw err;
       }
       next.set(name, { name, path, fileFromOffset: offset, ...mapping });
@@ -291,7 +306,7 @@ export class StoreReader {
   private classify(): void {
     const counts = new Map<number, number>();
     for (const segment of this.all) {
-      if (segment.fileSizeBytes > 0) counts.set(segment.fileSizeBytes, (counts.get(segment.fileSizeBytes) ?? 0) + 1);
+      if (segment.fileSizeBytes > 0 && segment.unreadable === undefined) counts.set(segment.fileSizeBytes, (counts.get(segment.fileSizeBytes) ?? 0) + 1);
     }
     let size: number | undefined;
     let best = 0;
@@ -307,6 +322,10 @@ export class StoreReader {
     for (const [index, segment] of this.all.entries()) {
       const problem = (reason: string, removedAtOpen = false) =>
         problems.push({ name: segment.name, fileFromOffset: segment.fileFromOffset, reason, removedAtOpen });
+      if (segment.unreadable !== undefined) {
+        problem(segment.unreadable);
+        continue;
+      }
       if (segment.fileSizeBytes === 0) {
         if (index === this.all.length - 1) problem('empty file (created, not yet sized); CommitLog.open removes it', true);
         else problem('empty file before the last segment');
@@ -633,4 +652,9 @@ function lastNonZeroByte(bytes: Buffer, from: number, to: number): number {
     end = start;
   }
   return -1;
+}
+
+/** A directory entry named like a segment that cannot be one: listed as a problem, never mapped. */
+function unreadableSegment(name: string, path: string, fileFromOffset: number, unreadable: string): ReaderSegment {
+  return { name, path, fileFromOffset, fileSizeBytes: 0, diskBytes: 0, mtimeMs: 0, bytes: Buffer.alloc(0), unreadable };
 }

@@ -7,7 +7,7 @@
  * one segment. `flushedWhere` / `committedWhere` are physical offsets: all
  * bytes before them are flushed / committed.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from '../assert.js';
 import { CommitLogError } from '../errors.js';
@@ -77,7 +77,7 @@ export class MappedFileQueue {
     try {
       for (const [index, { name, offset }] of segments.entries()) {
         const path = join(this.directory, name);
-        const size = statSync(path).size;
+        const size = segmentFileSize(path);
         if (size === 0 && index === segments.length - 1) {
           await this.native.unlink(path); // created but never sized: holds nothing
           await this.native.syncDirectory(this.directory);
@@ -100,7 +100,7 @@ export class MappedFileQueue {
     } catch (err) {
       for (const file of this.files.splice(0)) await file.close();
       if (err instanceof CommitLogError) throw err;
-      throw fsError(err, 'stat', this.directory);
+      throw fsError(err, 'stat', (err as NodeJS.ErrnoException).path ?? this.directory);
     }
     const last = this.files[this.files.length - 1];
     this.flushed = this.committed = last === undefined ? 0 : last.fileFromOffset + last.wrotePosition;
@@ -411,4 +411,24 @@ export class MappedFileQueue {
     }
     assert(this.flushed <= this.committed && this.committed <= this.maxWroteOffset || this.files.length === 0, 'flushedWhere ≤ committedWhere ≤ max wrote offset');
   }
+}
+
+/**
+ * The size of the segment file at `path`; ERR_SEGMENT_INVALID when it is
+ * not a regular file (a directory, a FIFO: an empty FIFO would pass for a
+ * segment created but never sized, and be removed) or a symbolic link to
+ * nothing. A link to a regular file is followed.
+ */
+function segmentFileSize(path: string): number {
+  let stats;
+  try {
+    stats = statSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) {
+      throw new CommitLogError('ERR_SEGMENT_INVALID', `segment ${path} is a symbolic link to a missing file`, { path });
+    }
+    throw fsError(err, 'stat', path);
+  }
+  if (!stats.isFile()) throw new CommitLogError('ERR_SEGMENT_INVALID', `segment ${path} is not a regular file`, { path });
+  return stats.size;
 }

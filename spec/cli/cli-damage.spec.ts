@@ -4,7 +4,8 @@
  * it: checkpoint behind the tail, abort marker present), and a segment file
  * of the wrong size. Each case damages its own copy of one clean store.
  */
-import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ABORT_FILE_NAME, CHECKPOINT_FILE_NAME, encodeCheckpoint, MAGIC_CODE_OFFSET } from '../../lib/index.js';
@@ -240,5 +241,22 @@ describe('a segment file CommitLog.open would refuse', () => {
     expect(recover.code).toBe(1);
     expect(recover.stdout).toContain('CommitLog.open would refuse this store');
     expect(recover.stdout).toContain('ERR_SEGMENT_INVALID');
+  });
+
+  it.each([
+    ['a FIFO', (path: string) => execFileSync('mkfifo', [path]), 'not a regular file'],
+    ['a directory', (path: string) => mkdirSync(path), 'not a regular file'],
+    ['a symbolic link to nothing', (path: string) => symlinkSync('/nonexistent/segment', path), 'a symbolic link to a missing file'],
+    ['a 3 GiB sparse file', (path: string) => truncateSync((writeFileSync(path, ''), path), 3 * 1024 ** 3), `has ${3 * 1024 ** 3} bytes`],
+  ] as const)('%s named like the next segment: verify and recover --dry-run list it (exit 1) without opening it, as open refuses it', async (_label, make, reason) => {
+    const directory = copyStore();
+    const name = String((Math.floor(endOffset / SEGMENT_SIZE_BYTES) + 1) * SEGMENT_SIZE_BYTES).padStart(20, '0');
+    make(join(directory, name));
+    const verify = await runCli(['verify', directory]); // a FIFO opened for reading would block it for good
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toContain(`problem: segment ${name}: ${reason}`);
+    const recover = await runCli(['recover', directory, '--dry-run']);
+    expect(recover.code).toBe(1);
+    expect(recover.stdout).toContain('CommitLog.open would refuse this store');
   });
 });

@@ -19,7 +19,7 @@
  * - close while appends are pending: every promise settles.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readdirSync, writeFileSync, readFileSync, rmSync, truncateSync, existsSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, symlinkSync, writeFileSync, readFileSync, rmSync, truncateSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -472,6 +472,9 @@ describe('bad segment files', () => {
     ['a missing middle segment (a gap)', () => rmSync(segment(1))],
     ['a segment named at a misaligned offset', () => writeFileSync(join(store, segmentFileName(3 * SEGMENT + 4096)), Buffer.alloc(SEGMENT))],
     ['a directory in a segment’s place', () => mkdirSync(join(store, segmentFileName(3 * SEGMENT)))],
+    // Empty, it passed for a segment created but never sized, and open removed it.
+    ['a FIFO named like the next segment', () => execFileSync('mkfifo', [join(store, segmentFileName(3 * SEGMENT))])],
+    ['a symbolic link to nothing named like the next segment', () => symlinkSync('/nonexistent/segment', join(store, segmentFileName(3 * SEGMENT)))],
   ];
 
   it.each(damages)('refuses %s with ERR_SEGMENT_INVALID and leaves every file as it was', async (_label, damage) => {

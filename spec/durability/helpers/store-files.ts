@@ -1,5 +1,5 @@
 /** Whole-directory snapshots, for "nothing stored changed" checks and for copying a pristine store. */
-import { accessSync, constants as fsConstants, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdirSync, mkdtempSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -10,7 +10,10 @@ export function snapshotStore(directory: string): StoreSnapshot {
   const out: StoreSnapshot = new Map();
   for (const name of readdirSync(directory).sort()) {
     const path = join(directory, name);
-    if (statSync(path).isFile()) out.set(name, readFileSync(path));
+    const entry = lstatSync(path);
+    // Other entries by what they are (never opened: a FIFO would block), so removing one shows too.
+    if (entry.isFile()) out.set(name, readFileSync(path));
+    else out.set(name, Buffer.from(entry.isSymbolicLink() ? `<symlink to ${readlinkSync(path)}>` : entry.isDirectory() ? '<directory>' : entry.isFIFO() ? '<fifo>' : '<other>'));
   }
   return out;
 }
