@@ -17,7 +17,8 @@
  * reject with ERR_STORE_POISONED, whose `cause` is the original error, and
  * nothing unflushed is ever acknowledged as durable.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { assert } from './assert.js';
 import { resolveOptions, type FlushDiskType, type Options, type OptionsInput, type WriteMode } from './config.js';
 import { CommitLogError } from './errors.js';
@@ -57,7 +58,7 @@ import type { MappedFile } from './store/mapped-file.js';
 import { MappedFileQueue } from './store/mapped-file-queue.js';
 import { PREPARED_MAX } from './store/allocate-mapped-file-service.js';
 import { readCheckpoint, readTopicQueueTable, StoreCheckpoint } from './store/store-checkpoint.js';
-import { StoreLock } from './store/store-lock.js';
+import { LOCK_FILE_NAME, StoreLock } from './store/store-lock.js';
 import { TransientStorePool } from './store/transient-store-pool.js';
 import { writeStrategyFactory } from './strategy/index.js';
 
@@ -299,16 +300,25 @@ export class CommitLog {
     if (onCorruption !== undefined && typeof onCorruption !== 'function') {
       throw new CommitLogError('ERR_INVALID_OPTION', 'options.onCorruption must be a function');
     }
+    if (nativeInput !== undefined && (typeof nativeInput !== 'object' || nativeInput === null || typeof nativeInput.openFile !== 'function')) {
+      throw new CommitLogError('ERR_INVALID_OPTION', `options.native must be a NativeIO (lib/native/native-io.ts), got ${describe(nativeInput)}`);
+    }
     const options = resolveOptions(rest);
     const native = nativeInput ?? realNativeIO();
     const directory = options.storePathCommitLog;
-    makeStoreDirectory(directory);
+    const createdDirectory = makeStoreDirectory(directory);
 
     const cleanups: Array<() => Promise<void> | void> = [];
+    // A refused open leaves no directory it created (its lock file included) behind.
+    if (createdDirectory) cleanups.push(() => removeEmptyStoreDirectory(directory));
     try {
       const lock = await StoreLock.acquire(native, directory);
       cleanups.push(() => lock.release());
       const abnormal = abortMarkerExists(directory);
+      // The marker first: an open refused by what follows (a bad segment, an unwritable
+      // path) has changed nothing yet, and takes its marker back.
+      await createAbortMarker(native, directory);
+      if (!abnormal) cleanups.push(() => removeAbortMarker(native, directory));
       const pool =
         options.writeMode === 'direct'
           ? await TransientStorePool.create({
@@ -341,9 +351,9 @@ export class CommitLog {
       });
       const checkpoint = await StoreCheckpoint.open(native, directory);
       cleanups.push(() => checkpoint.close());
-      await checkpoint.write({ flushedOffset: recovery.endOffset, lastFlushStoreTimestamp: recovery.lastStoreTimestamp, writtenAt: Date.now() }, true);
+      // The table first: it is written aside and renamed, so a refusal there leaves the checkpoint's CLEAN_CLOSE for the next open.
       await checkpoint.writeTopicQueueTable({ coveredOffset: recovery.endOffset, nextQueueOffsets: recovery.nextQueueOffsets });
-      await createAbortMarker(native, directory);
+      await checkpoint.write({ flushedOffset: recovery.endOffset, lastFlushStoreTimestamp: recovery.lastStoreTimestamp, writtenAt: Date.now() }, true);
       // The segment appends go to first: created now, warmed (pre-faulted; under
       // SYNC_FLUSH also written back) beside the appends, as the pool's buffers
       // are locked: open() does not wait for either (1-10 s with 1 GiB segments
@@ -1232,8 +1242,12 @@ function verifyOption(verify: unknown): boolean {
   return verify;
 }
 
-/** Creates the store directory (and parents); ERR_STORE_DIR when the path is a file or cannot be made. */
-function makeStoreDirectory(directory: string): void {
+/**
+ * Creates the store directory (and parents); ERR_STORE_DIR when the path is
+ * a file or cannot be made. True when it did not exist before.
+ */
+function makeStoreDirectory(directory: string): boolean {
+  const existed = existsSync(directory);
   try {
     mkdirSync(directory, { recursive: true });
   } catch (cause) {
@@ -1241,6 +1255,17 @@ function makeStoreDirectory(directory: string): void {
   }
   if (!statSync(directory).isDirectory()) {
     throw new CommitLogError('ERR_STORE_DIR', `${directory} is not a directory`, { path: directory });
+  }
+  return !existed;
+}
+
+/** Removes a store directory a refused open created: its lock file, then the directory if nothing else is in it. */
+function removeEmptyStoreDirectory(directory: string): void {
+  rmSync(join(directory, LOCK_FILE_NAME), { force: true });
+  try {
+    rmdirSync(directory);
+  } catch {
+    // Not empty (something else was put there meanwhile): left as it is.
   }
 }
 

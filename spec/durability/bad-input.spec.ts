@@ -33,6 +33,8 @@ import { CHECKPOINT_FILE_NAME } from '../../lib/store/store-checkpoint.js';
 import { LOCK_FILE_NAME } from '../../lib/store/store-lock.js';
 import { DIST_ENTRY, ensureDist } from '../helpers/ensure-dist.js';
 import { expectCode } from '../helpers/expect-code.js';
+import { FaultNativeIO } from '../helpers/fault-native-io.js';
+import { seededRandomForTest } from '../helpers/seeded-random.js';
 import { isRoot, NOBODY, unprivileged } from '../helpers/unprivileged.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 import { diffSnapshots, snapshotStore, type StoreSnapshot } from './helpers/store-files.js';
@@ -449,6 +451,48 @@ describe('bad directories', () => {
     });
     return JSON.parse(output) ?? undefined;
   }
+});
+
+describe('an open refused after the lock', () => {
+  let dir: ReturnType<typeof makeTmpDir>;
+  beforeEach(() => {
+    dir = makeTmpDir('mc-bad-late-');
+  });
+  afterEach(() => dir.cleanup());
+
+  // The abort marker is created before anything else is written: a refusal there or later
+  // changes no file (the checkpoint kept its CLEAN_CLOSE; it used to be rewritten first).
+  it.each([['abort'], ['topic-queue-table.tmp']])('a directory at %s: ERR_IO, every file as it was', async (name) => {
+    const store = join(dir.path, 'store');
+    const log = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: store });
+    await log.append(messageFor(1));
+    await log.close();
+    mkdirSync(join(store, name));
+    const before = snapshotStore(store);
+    await expectCode(() => CommitLog.open({ ...TEST_MIN, storePathCommitLog: store }), 'ERR_IO');
+    expect(diffSnapshots(before, snapshotStore(store))).toEqual([]);
+    rmSync(join(store, name), { recursive: true });
+    const reopened = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: store });
+    expect(reopened.recovery.mode).toBe('normal');
+    expect(reopened.read(0).body.equals(messageFor(1).body as Buffer)).toBe(true);
+    await reopened.close();
+  });
+
+  it('a new store directory refused after it was made (its pool cannot be mapped) is removed again', async () => {
+    const store = join(dir.path, 'parent', 'store');
+    const native = new FaultNativeIO({ random: seededRandomForTest() });
+    native.failAlways('mapAnonymous', 'ENOMEM');
+    await expectCode(() => CommitLog.open({ ...TEST_MIN, storePathCommitLog: store, writeMode: 'direct', native }), 'ERR_IO');
+    expect(existsSync(store)).toBe(false);
+  });
+
+  it('refuses a native option that is not a NativeIO with ERR_INVALID_OPTION, creating nothing', async () => {
+    const store = join(dir.path, 'store');
+    for (const native of [5, 'real', {}, null]) {
+      await expectCode(() => CommitLog.open({ ...TEST_MIN, storePathCommitLog: store, native: native as never }), 'ERR_INVALID_OPTION');
+    }
+    expect(existsSync(store)).toBe(false);
+  });
 });
 
 describe('bad segment files', () => {
