@@ -6,6 +6,10 @@
  */
 import { CommitLogError } from './errors.js';
 import { OS_PAGE_SIZE_BYTES, SEGMENT_SIZE_MAX_BYTES, SEGMENT_SIZE_MIN_BYTES } from './constants.js';
+import { MESSAGE_MIN_SIZE, RECORD_CRC_PROPERTY_SIZE } from './format/message-layout.js';
+
+/** The smallest record the codec writes: the fixed fields with IPv4 hosts, a 1-byte topic, no body, the record CRC property. */
+const SMALLEST_RECORD_BYTES = MESSAGE_MIN_SIZE + 1 + RECORD_CRC_PROPERTY_SIZE;
 
 export type WriteMode = 'mapped' | 'direct';
 export type FlushDiskType = 'SYNC_FLUSH' | 'ASYNC_FLUSH';
@@ -127,6 +131,12 @@ export function resolveOptions(input: OptionsInput): Readonly<Options> {
   if (given.maxMessageSize === undefined && typeof merged.mappedFileSizeCommitLog === 'number') {
     merged.maxMessageSize = Math.min(DEFAULTS.maxMessageSize, merged.mappedFileSizeCommitLog - 8);
   }
+  // So do the least-pages thresholds (a 4 KiB segment has 1 page, the defaults want 4).
+  if (typeof merged.mappedFileSizeCommitLog === 'number') {
+    const pages = Math.floor(merged.mappedFileSizeCommitLog / OS_PAGE_SIZE_BYTES);
+    if (given.flushCommitLogLeastPages === undefined) merged.flushCommitLogLeastPages = Math.min(DEFAULTS.flushCommitLogLeastPages, pages);
+    if (given.commitCommitLogLeastPages === undefined) merged.commitCommitLogLeastPages = Math.min(DEFAULTS.commitCommitLogLeastPages, pages);
+  }
   const day = 24 * 60 * 60 * 1000;
   if (typeof merged.storePathCommitLog !== 'string' || merged.storePathCommitLog.length === 0) {
     throw invalid('storePathCommitLog', merged.storePathCommitLog, 'a non-empty path');
@@ -146,7 +156,8 @@ export function resolveOptions(input: OptionsInput): Readonly<Options> {
     commitCommitLogThoroughInterval: checkInteger('commitCommitLogThoroughInterval', merged.commitCommitLogThoroughInterval, 1, day),
     syncFlushTimeout: checkInteger('syncFlushTimeout', merged.syncFlushTimeout, 1, day),
     warmMapedFileEnable: checkBoolean('warmMapedFileEnable', merged.warmMapedFileEnable),
-    maxMessageSize: checkInteger('maxMessageSize', merged.maxMessageSize, 64, SEGMENT_SIZE_MAX_BYTES),
+    // Below the smallest record (a 1-byte topic, no body, the CRC property) no message would fit.
+    maxMessageSize: checkInteger('maxMessageSize', merged.maxMessageSize, SMALLEST_RECORD_BYTES, SEGMENT_SIZE_MAX_BYTES),
     fileReservedTime: checkInteger('fileReservedTime', merged.fileReservedTime, 0, 24 * 365 * 100),
     diskMaxUsedSpaceRatio: checkInteger('diskMaxUsedSpaceRatio', merged.diskMaxUsedSpaceRatio, 10, 95),
   };

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CommitLog, type CommitLogOpenOptions } from '../../lib/commit-log.js';
-import { DEFAULTS, TEST_MIN, type FlushDiskType, type WriteMode } from '../../lib/config.js';
+import { DEFAULTS, resolveOptions, TEST_MIN, type FlushDiskType, type WriteMode } from '../../lib/config.js';
 import { CommitLogError } from '../../lib/errors.js';
 import { decodeCheckpoint } from '../../lib/format/checkpoint-codec.js';
 import type { MessageInput } from '../../lib/format/message-codec.js';
@@ -119,6 +119,7 @@ describe('bad options', () => {
     ['warmMapedFileEnable', 'true', 'a string'],
     ['warmMapedFileEnable', 0, 'a number'],
     ['maxMessageSize', 63, 'below 64'],
+    ['maxMessageSize', 111, 'below the smallest record, 112 bytes (open took 64..111, then refused every append)'],
     ['maxMessageSize', SEGMENT - 7, 'no room for the blank record in a segment'],
     ['maxMessageSize', '4k', 'a string'],
     ['fileReservedTime', -1, 'negative'],
@@ -142,6 +143,21 @@ describe('bad options', () => {
     const input = { ...TEST_MIN, storePathCommitLog: store, [field]: value } as unknown as CommitLogOpenOptions;
     await expectCode(() => CommitLog.open(input), 'ERR_INVALID_OPTION');
     if (field !== 'storePathCommitLog') expect(existsSync(store), 'the store directory is not created').toBe(false);
+  });
+
+  it('a small segment shrinks the least-pages defaults to its pages, as it does maxMessageSize; given ones are still checked', async () => {
+    for (const size of [4096, 8192, 12288]) {
+      const options = resolveOptions({ storePathCommitLog: join(dir.path, 'small'), mappedFileSizeCommitLog: size });
+      expect(options.flushCommitLogLeastPages).toBe(size / 4096);
+      expect(options.commitCommitLogLeastPages).toBe(size / 4096);
+      expect(options.maxMessageSize).toBe(size - 8);
+      const log = await CommitLog.open({ storePathCommitLog: join(dir.path, `small-${size}`), mappedFileSizeCommitLog: size, warmMapedFileEnable: false });
+      const result = await log.append({ topic: 't', body: Buffer.from('fits') });
+      expect(log.read(result.physicalOffset).body.toString()).toBe('fits');
+      await log.close();
+    }
+    expect(resolveOptions({ storePathCommitLog: join(dir.path, 'big'), mappedFileSizeCommitLog: 65536 }).flushCommitLogLeastPages).toBe(DEFAULTS.flushCommitLogLeastPages);
+    await expectCode(() => CommitLog.open({ storePathCommitLog: join(dir.path, 'x'), mappedFileSizeCommitLog: 4096, flushCommitLogLeastPages: 2 }), 'ERR_INVALID_OPTION');
   });
 
   it('rejects options that are not an object', async () => {
