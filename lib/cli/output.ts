@@ -117,10 +117,22 @@ export function previewBody(body: Buffer, maxChars = BODY_PREVIEW_CHARS): string
   return `0x${body.subarray(0, bytes).toString('hex')}${body.length > bytes ? '…' : ''}`;
 }
 
+/**
+ * Text from a record shown in a table cell: control characters (a newline
+ * would forge a row, an escape sequence would reach the terminal) and
+ * backslashes as JSON escapes them; other text as it is.
+ */
+export function cellText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\\]/g, (char) => CELL_ESCAPES[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+const CELL_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
 /** name=value pairs joined by commas; "-" when there are none. */
 export function formatProperties(properties: Readonly<Record<string, string>>): string {
   const entries = Object.entries(properties);
-  return entries.length === 0 ? '-' : entries.map(([name, value]) => `${name}=${value}`).join(',');
+  return entries.length === 0 ? '-' : entries.map(([name, value]) => `${cellText(name)}=${cellText(value)}`).join(',');
 }
 
 /** The columns of dump and tail. */
@@ -140,7 +152,7 @@ export function messageRow(message: StoredMessage): string[] {
   return [
     String(message.physicalOffset),
     String(message.size),
-    message.topic,
+    cellText(message.topic),
     String(message.queueId),
     String(message.queueOffset),
     formatTime(message.bornTimestamp),

@@ -214,3 +214,23 @@ describe('a missing directory', () => {
     expect(stderr).toBe(`mapped-commitlog verify: ERR_STORE_DIR: ${file} is not a directory\n`);
   });
 });
+
+describe('text from records in the table output', () => {
+  it('dump and tail escape control characters in topics and properties: one row per message, no escape sequence reaches the terminal', async () => {
+    const directory = join(tmp.path, 'control-chars');
+    const log = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: directory });
+    await log.append({ topic: 'red\u001b[31mtopic', body: Buffer.from('one'), properties: { note: 'line1\nFAKE ROW\tx', c1: 'csi\u009b2J' } });
+    await log.append({ topic: 'plain', body: Buffer.from('two') });
+    await log.close();
+    for (const args of [['dump', directory], ['tail', directory, '--from', '0', '--limit', '2']]) {
+      const { code, stdout } = await runCli(args);
+      expect(code, args.join(' ')).toBe(0);
+      expect(stdout.trimEnd().split('\n'), args.join(' ')).toHaveLength(3); // header + 2 rows
+      // eslint-disable-next-line no-control-regex
+      expect(stdout, args.join(' ')).not.toMatch(/[\u001b\u009b\t]/);
+      expect(stdout).toContain('red\\u001b[31mtopic');
+      expect(stdout).toContain('note=line1\\nFAKE ROW\\tx');
+      expect(stdout).toContain('c1=csi\\u009b2J');
+    }
+  });
+});
