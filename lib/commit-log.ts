@@ -18,6 +18,7 @@
  * nothing unflushed is ever acknowledged as durable.
  */
 import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { assert } from './assert.js';
 import { resolveOptions, type FlushDiskType, type Options, type OptionsInput, type WriteMode } from './config.js';
@@ -108,6 +109,9 @@ export interface TailOptions {
   /** Ends the iteration when aborted. */
   signal?: AbortSignal;
 }
+
+/** The share of the machine's memory a direct store's pool may take (checkPoolFitsMemory). */
+const POOL_MEMORY_SHARE_MAX = 0.75;
 
 /** How often retention runs (RocketMQ's CleanCommitLogService runs every 10 s too). */
 const CLEAN_INTERVAL_MS = 10_000;
@@ -304,6 +308,7 @@ export class CommitLog {
       throw new CommitLogError('ERR_INVALID_OPTION', `options.native must be a NativeIO (lib/native/native-io.ts), got ${describe(nativeInput)}`);
     }
     const options = resolveOptions(rest);
+    checkPoolFitsMemory(options);
     const native = nativeInput ?? realNativeIO();
     const directory = options.storePathCommitLog;
     const createdDirectory = makeStoreDirectory(directory);
@@ -1225,6 +1230,24 @@ export class CommitLog {
   private checkWritable(): void {
     this.checkOpen();
     if (this.poison !== undefined) throw this.poison;
+  }
+}
+
+/**
+ * A direct store's pool is faulted in (or locked) whole in the background:
+ * more than POOL_MEMORY_SHARE_MAX of the machine's memory would have the
+ * kernel's OOM killer end the process (or another) rather than fail a call.
+ */
+function checkPoolFitsMemory(options: Readonly<Options>): void {
+  if (options.writeMode !== 'direct') return;
+  const poolBytes = options.transientStorePoolSize * options.mappedFileSizeCommitLog;
+  const limit = Math.floor(totalmem() * POOL_MEMORY_SHARE_MAX);
+  if (poolBytes > limit) {
+    throw new CommitLogError(
+      'ERR_INVALID_OPTION',
+      `options.transientStorePoolSize: ${options.transientStorePoolSize} buffers of ${options.mappedFileSizeCommitLog} bytes need ${poolBytes} bytes of memory, ` +
+        `more than ${POOL_MEMORY_SHARE_MAX * 100} % of this machine's ${totalmem()}: lower transientStorePoolSize or mappedFileSizeCommitLog`,
+    );
   }
 }
 

@@ -20,6 +20,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readdirSync, symlinkSync, writeFileSync, readFileSync, rmSync, truncateSync, existsSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -158,6 +159,21 @@ describe('bad options', () => {
     }
     expect(resolveOptions({ storePathCommitLog: join(dir.path, 'big'), mappedFileSizeCommitLog: 65536 }).flushCommitLogLeastPages).toBe(DEFAULTS.flushCommitLogLeastPages);
     await expectCode(() => CommitLog.open({ storePathCommitLog: join(dir.path, 'x'), mappedFileSizeCommitLog: 4096, flushCommitLogLeastPages: 2 }), 'ERR_INVALID_OPTION');
+  });
+
+  it('refuses a direct store whose pool would take more than 3/4 of the machine\'s memory, before mapping any of it', async () => {
+    const store = join(dir.path, 'store');
+    const buffers = Math.ceil((totalmem() * 0.75) / 2 ** 30) + 1;
+    if (buffers > 64) return; // more memory than 64 GiB pools can exceed
+    const error = await expectCode(
+      () => CommitLog.open({ ...TEST_MIN, storePathCommitLog: store, writeMode: 'direct', mappedFileSizeCommitLog: 2 ** 30, transientStorePoolSize: buffers }),
+      'ERR_INVALID_OPTION',
+    );
+    expect(error.message).toContain('lower transientStorePoolSize');
+    expect(existsSync(store)).toBe(false);
+    // Mapped mode has no pool: the same options open.
+    const log = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: store, mappedFileSizeCommitLog: 2 ** 30, transientStorePoolSize: buffers, warmMapedFileEnable: false });
+    await log.close();
   });
 
   it('rejects options that are not an object', async () => {
