@@ -185,12 +185,15 @@ async function main(): Promise<void> {
     // The device's tail drifts within minutes here, so both probes are taken
     // right before and right after each row, and the row is held to the mean
     // of their p99s (the run's first 4 KiB probe is given too).
+    // A row's 4 KiB probe before is the row before's probe after (only a store's close and open lie between).
+    let lastPageProbe: LatencyLimit | undefined;
     const syncRun = async (mode: ModeName, concurrency: number, batch: number): Promise<void> => {
       const groupBytes = Math.ceil((concurrency * batch * (syncSize + 120)) / 4096) * 4096;
-      const probe = () => ({ page: measureFdatasyncLatency(root, 200), group: measureFdatasyncLatency(root, 200, groupBytes) });
-      const before = probe();
+      const probe = (page = measureFdatasyncLatency(root, 200)): FsyncProbes => ({ page, group: groupBytes === 4096 ? page : measureFdatasyncLatency(root, 200, groupBytes) });
+      const before = probe(lastPageProbe);
       const result = await benchAppend({ root, ...MODES[mode], messageBytes: syncSize, segmentBytes: profile.segmentBytes, batch, concurrency, messagesMax: Number.MAX_SAFE_INTEGER, durationMs: profile.syncSecondsPerLevel * 1000 });
       const after = probe();
+      lastPageProbe = after.page;
       const page = (before.page.p99Ms + after.page.p99Ms) / 2;
       const group = (before.group.p99Ms + after.group.p99Ms) / 2;
       appendResults.push({ ...result, fsyncBeside: { before, after, groupBytes } });

@@ -17,8 +17,7 @@
  * reject with ERR_STORE_POISONED, whose `cause` is the original error, and
  * nothing unflushed is ever acknowledged as durable.
  */
-import { existsSync, mkdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
-import { totalmem } from 'node:os';
+import { mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from './assert.js';
 import { resolveOptions, type FlushDiskType, type Options, type OptionsInput, type WriteMode } from './config.js';
@@ -110,9 +109,6 @@ export interface TailOptions {
   signal?: AbortSignal;
 }
 
-/** The share of the machine's memory a direct store's pool may take (checkPoolFitsMemory). */
-const POOL_MEMORY_SHARE_MAX = 0.75;
-
 /** How often retention runs (RocketMQ's CleanCommitLogService runs every 10 s too). */
 const CLEAN_INTERVAL_MS = 10_000;
 
@@ -153,13 +149,13 @@ interface LocatedBatch extends ScanBatch {
   end: number;
 }
 
-/** A located batch: where the next starts if every record verifies, and its verify-and-copy, started on demand. */
+/** A located batch: where the next starts if every record verifies, and its verify-and-copy, started when located. */
 interface ScanStep {
   /** Undefined when nothing follows in this scan (the end, or a locate error). */
   locatedEnd: number | undefined;
   /**
-   * The pool's verify-and-copy of the batch, under way; rejects with the locate's error. Marked
-   * handled: it may fail while the batch before is with the consumer, and is awaited after.
+   * The pool's verify-and-copy of the batch, started when it was located; rejects with the locate's
+   * error. Marked handled: it may fail while the batch before is with the consumer, and is awaited after.
    */
   verifying: Promise<ScanBatch | undefined>;
   /** The batch's CRC descriptors: in use until `verifying` settles. */
@@ -308,22 +304,23 @@ export class CommitLog {
       throw new CommitLogError('ERR_INVALID_OPTION', `options.native must be a NativeIO (lib/native/native-io.ts), got ${describe(nativeInput)}`);
     }
     const options = resolveOptions(rest);
-    checkPoolFitsMemory(options);
     const native = nativeInput ?? realNativeIO();
     const directory = options.storePathCommitLog;
     const createdDirectory = makeStoreDirectory(directory);
 
     const cleanups: Array<() => Promise<void> | void> = [];
-    // A refused open leaves no directory it created (its lock file included) behind.
-    if (createdDirectory) cleanups.push(() => removeEmptyStoreDirectory(directory));
+    // A refused open leaves no directory it created behind (emptied by the cleanups below, run in reverse).
+    if (createdDirectory) cleanups.push(() => rmdirSync(directory));
     try {
       const lock = await StoreLock.acquire(native, directory);
       cleanups.push(() => lock.release());
+      // Its lock file goes while the lock is still held (another opener may be waiting on it).
+      if (createdDirectory) cleanups.push(() => removeLockFileIfAlone(native, directory));
       const abnormal = abortMarkerExists(directory);
       // The marker first: an open refused by what follows (a bad segment, an unwritable
-      // path) has changed nothing yet, and takes its marker back.
-      await createAbortMarker(native, directory);
+      // path) has changed nothing yet, and takes its marker back (also one half made).
       if (!abnormal) cleanups.push(() => removeAbortMarker(native, directory));
+      await createAbortMarker(native, directory);
       const pool =
         options.writeMode === 'direct'
           ? await TransientStorePool.create({
@@ -382,7 +379,8 @@ export class CommitLog {
       log.start();
       return log;
     } catch (err) {
-      for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+      // A cleanup that fails (synchronously too) neither stops the others nor hides the error.
+      for (const cleanup of cleanups.reverse()) await (async () => cleanup())().catch(() => undefined);
       throw err;
     }
   }
@@ -810,23 +808,32 @@ export class CommitLog {
     // Descriptor arrays go back here once their batch's call has settled, never before.
     const freeDescriptors: Int32Array[] = [];
     const inFlight: ScanStep[] = [];
+    // Where the next batch starts (undefined: the end, or a locate error, is in flight).
+    let nextStart: number | undefined = from;
+    // A batch restarted at a record that failed its CRCs: it will throw, so nothing is started past it.
+    let restarting = false;
     const startAt = (offset: number): void => {
-      if (offset >= to) return;
+      if (offset >= to) {
+        nextStart = undefined;
+        return;
+      }
       if (!prefault.inFlight && prefault.to - offset < SCAN_PREFAULT_BYTES / 2) this.prefaultAhead(prefault, offset, to);
-      inFlight.push(this.startScanStep(offset, to, verify, freeDescriptors.pop() ?? newScanDescriptors()));
+      const step = this.startScanStep(offset, to, verify, freeDescriptors.pop() ?? newScanDescriptors());
+      inFlight.push(step);
+      nextStart = step.locatedEnd;
     };
-    // Batches started past a batch that ended early (a record failed its CRCs) are not handed out.
+    // Batches started past a batch that ended early are not handed out.
     const discardInFlight = (): void => {
       for (const step of inFlight.splice(0)) {
         const free = () => void freeDescriptors.push(step.descriptors);
         step.verifying.then(free, free);
       }
     };
-    startAt(from);
-    while (inFlight.length > 0) {
-      const last = inFlight[inFlight.length - 1]!;
-      if (inFlight.length < SCAN_IN_FLIGHT && last.locatedEnd !== undefined) startAt(last.locatedEnd);
-      const step = inFlight.shift()!;
+    for (;;) {
+      // Located (on this thread) while the batches before are on the pool.
+      while (inFlight.length < SCAN_IN_FLIGHT && nextStart !== undefined && !restarting) startAt(nextStart);
+      const step = inFlight.shift();
+      if (step === undefined) return;
       let batch: ScanBatch | undefined;
       try {
         batch = await step.verifying;
@@ -836,14 +843,13 @@ export class CommitLog {
       } finally {
         freeDescriptors.push(step.descriptors);
       }
-      if (batch === undefined) {
-        discardInFlight();
-        return;
-      }
+      if (batch === undefined) return; // the end: nothing was started past it
+      restarting = false;
       if (batch.nextOffset !== step.locatedEnd) {
         // The batch stopped at a record failing its CRCs: the next starts at it (and throws).
         discardInFlight();
         startAt(batch.nextOffset);
+        restarting = true;
       }
       if (batch.messages.length > 0) yield batch.messages;
     }
@@ -1168,9 +1174,8 @@ export class CommitLog {
    * keeping the abort marker so the next open verifies the tail.
    */
   close(): Promise<void> {
-    // A second call while the first runs waits for it (and sees its outcome); after it, a no-op.
-    if (this.closing === undefined) this.closing = this.closeOnce();
-    else if (this.state === 'closed') return Promise.resolve();
+    // Every call after the first gets the first's promise: it settles once the lock is released, with its outcome.
+    this.closing ??= this.closeOnce();
     return this.closing;
   }
 
@@ -1233,24 +1238,6 @@ export class CommitLog {
   }
 }
 
-/**
- * A direct store's pool is faulted in (or locked) whole in the background:
- * more than POOL_MEMORY_SHARE_MAX of the machine's memory would have the
- * kernel's OOM killer end the process (or another) rather than fail a call.
- */
-function checkPoolFitsMemory(options: Readonly<Options>): void {
-  if (options.writeMode !== 'direct') return;
-  const poolBytes = options.transientStorePoolSize * options.mappedFileSizeCommitLog;
-  const limit = Math.floor(totalmem() * POOL_MEMORY_SHARE_MAX);
-  if (poolBytes > limit) {
-    throw new CommitLogError(
-      'ERR_INVALID_OPTION',
-      `options.transientStorePoolSize: ${options.transientStorePoolSize} buffers of ${options.mappedFileSizeCommitLog} bytes need ${poolBytes} bytes of memory, ` +
-        `more than ${POOL_MEMORY_SHARE_MAX * 100} % of this machine's ${totalmem()}: lower transientStorePoolSize or mappedFileSizeCommitLog`,
-    );
-  }
-}
-
 /** ERR_INVALID_ARGUMENT unless `options` is an object (a default `= {}` covers only undefined, not null). */
 function checkOptionsObject(method: string, options: unknown): void {
   if (typeof options !== 'object' || options === null) {
@@ -1270,26 +1257,22 @@ function verifyOption(verify: unknown): boolean {
  * a file or cannot be made. True when it did not exist before.
  */
 function makeStoreDirectory(directory: string): boolean {
-  const existed = existsSync(directory);
+  let created: string | undefined;
   try {
-    mkdirSync(directory, { recursive: true });
+    created = mkdirSync(directory, { recursive: true }); // the first directory it made, undefined when none
   } catch (cause) {
     throw new CommitLogError('ERR_STORE_DIR', `cannot create the store directory ${directory}`, { cause, path: directory });
   }
   if (!statSync(directory).isDirectory()) {
     throw new CommitLogError('ERR_STORE_DIR', `${directory} is not a directory`, { path: directory });
   }
-  return !existed;
+  return created !== undefined;
 }
 
-/** Removes a store directory a refused open created: its lock file, then the directory if nothing else is in it. */
-function removeEmptyStoreDirectory(directory: string): void {
-  rmSync(join(directory, LOCK_FILE_NAME), { force: true });
-  try {
-    rmdirSync(directory);
-  } catch {
-    // Not empty (something else was put there meanwhile): left as it is.
-  }
+/** Unlinks the lock file of a directory a refused open created, when nothing else is in it. */
+async function removeLockFileIfAlone(native: NativeIO, directory: string): Promise<void> {
+  const names = readdirSync(directory);
+  if (names.length === 1 && names[0] === LOCK_FILE_NAME) await native.unlink(join(directory, LOCK_FILE_NAME));
 }
 
 /**

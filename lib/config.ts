@@ -4,12 +4,10 @@
  * `resolveOptions()` validates once and hands plain numbers down; nothing
  * below re-reads options in a hot loop.
  */
+import { totalmem } from 'node:os';
 import { CommitLogError } from './errors.js';
 import { OS_PAGE_SIZE_BYTES, SEGMENT_SIZE_MAX_BYTES, SEGMENT_SIZE_MIN_BYTES } from './constants.js';
-import { MESSAGE_MIN_SIZE, RECORD_CRC_PROPERTY_SIZE } from './format/message-layout.js';
-
-/** The smallest record the codec writes: the fixed fields with IPv4 hosts, a 1-byte topic, no body, the record CRC property. */
-const SMALLEST_RECORD_BYTES = MESSAGE_MIN_SIZE + 1 + RECORD_CRC_PROPERTY_SIZE;
+import { SMALLEST_RECORD_SIZE } from './format/message-layout.js';
 
 export type WriteMode = 'mapped' | 'direct';
 export type FlushDiskType = 'SYNC_FLUSH' | 'ASYNC_FLUSH';
@@ -117,6 +115,9 @@ function checkOneOf<T extends string>(name: string, value: unknown, allowed: rea
 
 const KNOWN_OPTIONS = new Set<string>(['storePathCommitLog', ...Object.keys(DEFAULTS)]);
 
+/** The share of the machine's memory a direct store's pool may take. */
+const POOL_MEMORY_SHARE_MAX = 0.75;
+
 /** Validates every field and the relations between them; returns a frozen, complete Options. */
 export function resolveOptions(input: OptionsInput): Readonly<Options> {
   if (input === null || typeof input !== 'object') throw invalid('', input, 'an object');
@@ -128,11 +129,9 @@ export function resolveOptions(input: OptionsInput): Readonly<Options> {
   const merged = { ...DEFAULTS, ...given } as Record<keyof Options, unknown>;
   // Left to its default, the largest message shrinks to fit a small segment
   // (the relation below); given explicitly, a value that does not fit is an error.
-  if (given.maxMessageSize === undefined && typeof merged.mappedFileSizeCommitLog === 'number') {
-    merged.maxMessageSize = Math.min(DEFAULTS.maxMessageSize, merged.mappedFileSizeCommitLog - 8);
-  }
   // So do the least-pages thresholds (a 4 KiB segment has 1 page, the defaults want 4).
   if (typeof merged.mappedFileSizeCommitLog === 'number') {
+    if (given.maxMessageSize === undefined) merged.maxMessageSize = Math.min(DEFAULTS.maxMessageSize, merged.mappedFileSizeCommitLog - 8);
     const pages = Math.floor(merged.mappedFileSizeCommitLog / OS_PAGE_SIZE_BYTES);
     if (given.flushCommitLogLeastPages === undefined) merged.flushCommitLogLeastPages = Math.min(DEFAULTS.flushCommitLogLeastPages, pages);
     if (given.commitCommitLogLeastPages === undefined) merged.commitCommitLogLeastPages = Math.min(DEFAULTS.commitCommitLogLeastPages, pages);
@@ -157,7 +156,7 @@ export function resolveOptions(input: OptionsInput): Readonly<Options> {
     syncFlushTimeout: checkInteger('syncFlushTimeout', merged.syncFlushTimeout, 1, day),
     warmMapedFileEnable: checkBoolean('warmMapedFileEnable', merged.warmMapedFileEnable),
     // Below the smallest record (a 1-byte topic, no body, the CRC property) no message would fit.
-    maxMessageSize: checkInteger('maxMessageSize', merged.maxMessageSize, SMALLEST_RECORD_BYTES, SEGMENT_SIZE_MAX_BYTES),
+    maxMessageSize: checkInteger('maxMessageSize', merged.maxMessageSize, SMALLEST_RECORD_SIZE, SEGMENT_SIZE_MAX_BYTES),
     fileReservedTime: checkInteger('fileReservedTime', merged.fileReservedTime, 0, 24 * 365 * 100),
     diskMaxUsedSpaceRatio: checkInteger('diskMaxUsedSpaceRatio', merged.diskMaxUsedSpaceRatio, 10, 95),
   };
@@ -171,6 +170,16 @@ export function resolveOptions(input: OptionsInput): Readonly<Options> {
   }
   if (options.commitCommitLogLeastPages > pages) {
     throw invalid('commitCommitLogLeastPages', options.commitCommitLogLeastPages, `at most the ${pages} pages of a segment`);
+  }
+  // A direct store's pool is faulted in (or locked) whole in the background: past this share of
+  // the machine's memory the kernel's OOM killer would end a process rather than fail a call.
+  const poolBytes = options.transientStorePoolSize * options.mappedFileSizeCommitLog;
+  if (options.writeMode === 'direct' && poolBytes > totalmem() * POOL_MEMORY_SHARE_MAX) {
+    throw invalid(
+      'transientStorePoolSize',
+      options.transientStorePoolSize,
+      `at most ${POOL_MEMORY_SHARE_MAX * 100} % of this machine's ${totalmem()} bytes of memory with ${options.mappedFileSizeCommitLog}-byte segments (${poolBytes} bytes): lower transientStorePoolSize or mappedFileSizeCommitLog`,
+    );
   }
   // The largest message plus the blank record that may precede a roll must fit one segment.
   if (options.maxMessageSize + 8 > options.mappedFileSizeCommitLog) {

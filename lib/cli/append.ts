@@ -201,20 +201,22 @@ function existingSegmentSize(directory: string): number | undefined {
 function checkMessageFile(path: string): void {
   try {
     accessSync(path, constants.R_OK);
-    if (!statSync(path).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
   } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code ?? 'unknown error';
-    throw new CommitLogError('ERR_IO', `cannot read ${path}: ${code}`, { cause, path, syscall: 'read' });
+    throw cannotRead(path, cause);
   }
+  if (!statSync(path).isFile()) throw cannotRead(path, undefined, 'not a regular file');
 }
 
 function readMessageFile(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code ?? 'unknown error';
-    throw new CommitLogError('ERR_IO', `cannot read ${path}: ${code}`, { cause, path, syscall: 'read' });
+    throw cannotRead(path, cause);
   }
+}
+
+function cannotRead(path: string, cause: unknown, why = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'unknown error'): CommitLogError {
+  return new CommitLogError('ERR_IO', `cannot read ${path}: ${why}`, { cause, path, syscall: 'read' });
 }
 
 /**

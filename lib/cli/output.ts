@@ -108,7 +108,7 @@ export function previewBody(body: Buffer, maxChars = BODY_PREVIEW_CHARS): string
   if (isUtf8(body)) {
     const text = body.toString('utf8');
     // eslint-disable-next-line no-control-regex
-    if (!/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) {
+    if (!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(text)) {
       const shown = text.length > maxChars ? `${text.slice(0, maxChars)}…` : text;
       return JSON.stringify(shown);
     }

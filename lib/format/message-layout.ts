@@ -148,5 +148,8 @@ export const PROPERTY_SEPARATOR = 0x02;
 export const RECORD_CRC_DIGITS = 10;
 /** The record CRC property: name (8) + 0x01 (1) + digits (10) + 0x02 (1) = 20 bytes, always the last 20 bytes of the record. */
 export const RECORD_CRC_PROPERTY_SIZE = RECORD_CRC_PROPERTY_NAME.length + 1 + RECORD_CRC_DIGITS + 1;
+
+/** The smallest record this codec writes: MESSAGE_MIN_SIZE with a 1-byte topic, no body and the record CRC property (112). */
+export const SMALLEST_RECORD_SIZE = MESSAGE_MIN_SIZE + 1 + RECORD_CRC_PROPERTY_SIZE;
 /** The digits start this many bytes before the record's end: 10 + 1 = 11. */
 export const RECORD_CRC_DIGITS_FROM_END = RECORD_CRC_DIGITS + 1;

@@ -26,8 +26,9 @@
  * its own physical offset, found by searching forward for the magic codes
  * in the same segment, or a later segment whose first record is valid.
  */
-import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { SEGMENT_SIZE_MAX_BYTES } from '../constants.js';
 import { CommitLogError } from '../errors.js';
 import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
 import { decodeRecord, type DecodeResult, type StoredMessage } from '../format/message-codec.js';
@@ -38,6 +39,7 @@ import type { TopicQueueTable } from '../format/topic-queue-table-codec.js';
 import { mapReadOnly, residentBytes } from '../native/read-only-mapping.js';
 import { planRecovery, type RecoveryPlan, type SegmentBytes } from '../recovery/plan-recovery.js';
 import { abortMarkerExists } from '../store/abort-marker.js';
+import { inspectSegmentEntry } from '../store/segment-entry.js';
 import { readCheckpoint, readTopicQueueTable } from '../store/store-checkpoint.js';
 
 /** One segment file, mapped read-only. */
@@ -261,20 +263,16 @@ export class StoreReader {
     for (const { name, offset } of found) {
       const path = join(this.directory, name);
       const known = this.mapped.get(name);
-      let stats;
-      try {
-        stats = statSync(path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-          throw new CommitLogError('ERR_IO', `stat failed: ${(err as NodeJS.ErrnoException).code ?? ''} (${path})`, { cause: err, path, syscall: 'stat' });
-        }
-        // Deleted between readdir and stat, or a symbolic link to nothing (which CommitLog.open refuses).
-        if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) next.set(name, unreadableSegment(name, path, offset, 'a symbolic link to a missing file'));
+      // Never opened unless a regular file (a FIFO would block the open); CommitLog.open refuses the rest.
+      const entry = inspectSegmentEntry(path);
+      if (entry === undefined) continue; // deleted between readdir and stat
+      if ('problem' in entry) {
+        next.set(name, unreadableSegment(name, path, offset, entry.problem));
         continue;
       }
-      // Never opened: a FIFO would block the open, a directory fails the mapping (CommitLog.open refuses both).
-      if (!stats.isFile()) {
-        next.set(name, unreadableSegment(name, path, offset, 'not a regular file'));
+      const { stats } = entry;
+      if (stats.size > SEGMENT_SIZE_MAX_BYTES) {
+        next.set(name, unreadableSegment(name, path, offset, `has ${stats.size} bytes, more than a segment can (${SEGMENT_SIZE_MAX_BYTES})`));
         continue;
       }
       if (known !== undefined && known.fileSizeBytes === stats.size) {
@@ -286,10 +284,6 @@ export class StoreReader {
         mapping = mapReadOnly(path);
       } catch (err) {
         if (err instanceof CommitLogError && err.errnoCode === 'ENOENT') continue;
-        if (err instanceof CommitLogError && err.code === 'ERR_INVALID_ARGUMENT') {
-          next.set(name, unreadableSegment(name, path, offset, `has ${stats.size} bytes, more than a segment can`));
-          continue;
-        }
         throw err;
       }
       next.set(name, { name, path, fileFromOffset: offset, ...mapping });
@@ -306,7 +300,7 @@ export class StoreReader {
   private classify(): void {
     const counts = new Map<number, number>();
     for (const segment of this.all) {
-      if (segment.fileSizeBytes > 0 && segment.unreadable === undefined) counts.set(segment.fileSizeBytes, (counts.get(segment.fileSizeBytes) ?? 0) + 1);
+      if (segment.fileSizeBytes > 0) counts.set(segment.fileSizeBytes, (counts.get(segment.fileSizeBytes) ?? 0) + 1);
     }
     let size: number | undefined;
     let best = 0;

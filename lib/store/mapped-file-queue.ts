@@ -7,12 +7,13 @@
  * one segment. `flushedWhere` / `committedWhere` are physical offsets: all
  * bytes before them are flushed / committed.
  */
-import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from '../assert.js';
 import { CommitLogError } from '../errors.js';
 import { parseSegmentFileName } from '../format/segment-name.js';
 import { fsError } from '../native/errno.js';
+import { inspectSegmentEntry } from './segment-entry.js';
 import type { NativeIO } from '../native/native-io.js';
 import type { WriteStrategyFactory } from '../strategy/write-strategy.js';
 import { AllocateMappedFileService, PREPARED_MAX } from './allocate-mapped-file-service.js';
@@ -77,7 +78,10 @@ export class MappedFileQueue {
     try {
       for (const [index, { name, offset }] of segments.entries()) {
         const path = join(this.directory, name);
-        const size = segmentFileSize(path);
+        const entry = inspectSegmentEntry(path);
+        if (entry === undefined) continue; // deleted since readdir
+        if ('problem' in entry) throw new CommitLogError('ERR_SEGMENT_INVALID', `segment ${path} is ${entry.problem}`, { path });
+        const size = entry.stats.size;
         if (size === 0 && index === segments.length - 1) {
           await this.native.unlink(path); // created but never sized: holds nothing
           await this.native.syncDirectory(this.directory);
@@ -213,10 +217,19 @@ export class MappedFileQueue {
     return this.firstMappedFile?.fileFromOffset ?? 0;
   }
 
-  /** Offset readers may read up to (exclusive). */
+  /**
+   * Offset readers may read up to (exclusive): the end of the readable
+   * prefix. In direct mode a segment just rolled to may be read from 0 while
+   * the one before it is still committing its tail, so the last segment's
+   * read position alone would overstate it.
+   */
   get maxReadableOffset(): number {
-    const last = this.lastMappedFile;
-    return last === undefined ? 0 : last.fileFromOffset + last.readPosition;
+    const files = this.files;
+    let index = files.length - 1;
+    if (index < 0) return 0;
+    while (index > 0 && files[index - 1]!.readPosition < this.fileSizeBytes) index -= 1;
+    const file = files[index]!;
+    return file.fileFromOffset + file.readPosition;
   }
 
   /** Offset appended up to (exclusive). */
@@ -411,24 +424,4 @@ export class MappedFileQueue {
     }
     assert(this.flushed <= this.committed && this.committed <= this.maxWroteOffset || this.files.length === 0, 'flushedWhere ≤ committedWhere ≤ max wrote offset');
   }
-}
-
-/**
- * The size of the segment file at `path`; ERR_SEGMENT_INVALID when it is
- * not a regular file (a directory, a FIFO: an empty FIFO would pass for a
- * segment created but never sized, and be removed) or a symbolic link to
- * nothing. A link to a regular file is followed.
- */
-function segmentFileSize(path: string): number {
-  let stats;
-  try {
-    stats = statSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) {
-      throw new CommitLogError('ERR_SEGMENT_INVALID', `segment ${path} is a symbolic link to a missing file`, { path });
-    }
-    throw fsError(err, 'stat', path);
-  }
-  if (!stats.isFile()) throw new CommitLogError('ERR_SEGMENT_INVALID', `segment ${path} is not a regular file`, { path });
-  return stats.size;
 }

@@ -128,6 +128,32 @@ describe('CommitLog API edges', () => {
     await closing;
   });
 
+  it('direct mode: a tail across a segment roll gets every message and keeps following (the readable end counts the segment before the roll)', async () => {
+    const log = await open({ writeMode: 'direct', commitIntervalCommitLog: 60_000, commitCommitLogThoroughInterval: 60_000, commitCommitLogLeastPages: 16 });
+    const got: number[] = [];
+    let ended = false;
+    const tailing = (async () => {
+      for await (const message of log.tail({ from: 0 })) got.push(message.queueOffset);
+      ended = true;
+    })();
+    for (let seq = 0; seq < 70; seq += 1) await log.append({ topic: 't', body: Buffer.alloc(1000, seq) });
+    expect(log.stats.segments).toBe(2);
+    await log.flush();
+    for (let waited = 0; got.length < 70 && waited < 5_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(got).toEqual(Array.from({ length: 70 }, (_, i) => i));
+    expect(ended, 'the tail still follows').toBe(false);
+    await log.close();
+    await tailing;
+  });
+
+  it('every close() gets the first call\'s promise', async () => {
+    const log = await open();
+    const first = log.close();
+    expect(log.close()).toBe(first);
+    await first;
+    expect(log.close()).toBe(first);
+  });
+
   it('a second close() while the first runs waits for it: the directory can be opened right after', async () => {
     const log = await open();
     await log.append({ topic: 't', body: Buffer.from('x') });
