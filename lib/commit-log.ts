@@ -1183,11 +1183,12 @@ export class CommitLog {
     this.state = 'closing';
     try {
       await this.writeTail; // queued writers run first (and are refused: the store is closing)
+      // Retention first: a pass in flight may be waiting on what the flush services do.
+      await this.cleaner.stop();
       await this.groupCommit?.stop();
       await this.flusher?.stop();
       await this.committer?.stop();
       await this.checkpointer.stop();
-      await this.cleaner.stop();
       if (this.poison === undefined) {
         try {
           await this.queue.commit(0);

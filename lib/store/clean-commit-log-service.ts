@@ -22,12 +22,15 @@ export interface CleanCommitLogParams {
 const DELETE_COUNT_MAX = 10;
 const HOUR_MS = 60 * 60 * 1000;
 
-/** Percent of the file system holding `directory` in use. */
+/**
+ * Percent of the file system holding `directory` in use, as RocketMQ and
+ * df count it: blocks not free (bfree), so the blocks reserved for root
+ * count as free (with bavail they counted as used: 74 % for df's 35 % on a
+ * disk with a large reserve, and fresh segments were deleted).
+ */
 export async function diskUsedPercent(directory: string): Promise<number> {
   const stats = await statfs(directory);
-  const total = stats.blocks * stats.bsize;
-  const free = stats.bavail * stats.bsize;
-  return total === 0 ? 0 : ((total - free) / total) * 100;
+  return stats.blocks === 0 ? 0 : ((stats.blocks - stats.bfree) / stats.blocks) * 100;
 }
 
 /** One retention pass; resolves with how many segments it deleted. */
@@ -35,8 +38,11 @@ export async function cleanCommitLog(params: CleanCommitLogParams, nowMs = Date.
   const { queue } = params;
   let deleted = await queue.deleteExpiredFileByTime(params.fileReservedTimeHours * HOUR_MS, nowMs, DELETE_COUNT_MAX);
   while (deleted < DELETE_COUNT_MAX && queue.segmentCount > 1 && (await diskUsedPercent(params.directory)) > params.diskMaxUsedSpaceRatioPercent) {
-    // Past the ratio, age no longer matters: the oldest goes first.
-    deleted += await queue.deleteExpiredFileByTime(0, Number.MAX_SAFE_INTEGER, 1);
+    // Past the ratio, age no longer matters: the oldest goes first. When it cannot go
+    // (not flushed yet, or held by a reader), the pass ends: a later one tries again.
+    const one = await queue.deleteExpiredFileByTime(0, Number.MAX_SAFE_INTEGER, 1);
+    if (one === 0) break;
+    deleted += one;
   }
   if (deleted > 0) params.onDeleted?.(deleted);
   return deleted;

@@ -11,6 +11,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from '../assert.js';
 import { CommitLogError } from '../errors.js';
+import { describe } from '../format/describe.js';
 import { parseSegmentFileName } from '../format/segment-name.js';
 import { fsError } from '../native/errno.js';
 import { inspectSegmentEntry } from './segment-entry.js';
@@ -346,14 +347,18 @@ export class MappedFileQueue {
   /**
    * Deletes segments from the head whose newest message is older than
    * `expiredMs` (store timestamps), never the last segment, never one not
-   * yet entirely flushed, never past the first one that is still young (no
-   * holes in the middle). Returns how many.
+   * yet entirely flushed or still held by a reader, never past the first
+   * one that is still young (no holes in the middle). Returns how many.
    */
   async deleteExpiredFileByTime(expiredMs: number, nowMs: number, deleteCountMax: number): Promise<number> {
+    for (const [name, value] of [['expiredMs', expiredMs], ['nowMs', nowMs], ['deleteCountMax', deleteCountMax]] as const) {
+      // NaN would pass every age comparison below and delete fresh segments.
+      if (!Number.isSafeInteger(value) || value < 0) throw new CommitLogError('ERR_INVALID_ARGUMENT', `deleteExpiredFileByTime: ${name} must be an integer >= 0, got ${describe(value)}`);
+    }
     let deleted = 0;
     while (deleted < deleteCountMax && this.files.length > 1) {
       const first = this.files[0]!;
-      if (nowMs - first.storeTimestamp < expiredMs || !this.isSettled(first)) break;
+      if (nowMs - first.storeTimestamp < expiredMs || !this.isSettled(first) || first.isHeld) break;
       this.files.shift();
       await first.destroy();
       deleted += 1;
@@ -368,7 +373,7 @@ export class MappedFileQueue {
    */
   async deleteExpiredFileByOffset(offset: number): Promise<number> {
     let deleted = 0;
-    while (this.files.length > 1 && this.files[0]!.fileFromOffset + this.fileSizeBytes <= offset && this.isSettled(this.files[0]!)) {
+    while (this.files.length > 1 && this.files[0]!.fileFromOffset + this.fileSizeBytes <= offset && this.isSettled(this.files[0]!) && !this.files[0]!.isHeld) {
       await this.files.shift()!.destroy();
       deleted += 1;
     }

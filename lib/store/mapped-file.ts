@@ -643,6 +643,11 @@ export class MappedFile {
     this.releaseReader();
   }
 
+  /** Whether a reader holds the segment now (retention leaves such a segment for a later pass). */
+  get isHeld(): boolean {
+    return this.readers > 0;
+  }
+
   /**
    * Runs native I/O on the mapping as a reader (without hold()'s open check:
    * the callers checked), so a close waits for it before releasing the
