@@ -20,6 +20,7 @@
  * machine's CPUs: the JS thread then waited 5-8 ms for one (perf sched).
  */
 import { assert } from '../assert.js';
+import { CommitLogError } from '../errors.js';
 import type { NativeIO } from '../native/native-io.js';
 import type { WriteStrategyFactory } from '../strategy/write-strategy.js';
 import { MappedFile } from './mapped-file.js';
@@ -81,7 +82,7 @@ export class AllocateMappedFileService {
   /** Starts preparing the segment at `fileFromOffset` in the background (idempotent). */
   prepare(fileFromOffset: number): void {
     if (this.stopped || this.pending.has(fileFromOffset)) return;
-    assert(this.pending.size < PREPARED_MAX, `at most ${PREPARED_MAX} segments prepared ahead`);
+    if (this.pending.size >= PREPARED_MAX) throw new CommitLogError('ERR_INVALID_ARGUMENT', `at most ${PREPARED_MAX} segments are prepared ahead at once`);
     const created = this.createSegment(fileFromOffset);
     const allocation: Allocation = { fileFromOffset, file: undefined, created, done: created, warmed: false, startedAt: performance.now() };
     allocation.done = (async () => {

@@ -17,8 +17,9 @@
  */
 import { dirname, join } from 'node:path';
 import { assert } from '../assert.js';
-import { OS_PAGE_SIZE_BYTES } from '../constants.js';
+import { OS_PAGE_SIZE_BYTES, SEGMENT_SIZE_MAX_BYTES } from '../constants.js';
 import { CommitLogError } from '../errors.js';
+import { describe } from '../format/describe.js';
 import { segmentFileName } from '../format/segment-name.js';
 import type { Advice, NativeIO } from '../native/native-io.js';
 import type { WriteStrategy, WriteStrategyFactory } from '../strategy/write-strategy.js';
@@ -204,7 +205,13 @@ export class MappedFile {
    */
   async truncateTo(position: number, checkBytes = Infinity): Promise<void> {
     this.checkOpen();
-    assert(Number.isSafeInteger(position) && position >= 0 && position <= this.fileSizeBytes, `cut position ${position} inside the segment`);
+    if (!Number.isSafeInteger(position) || position < 0 || position > this.fileSizeBytes) {
+      throw new CommitLogError('ERR_INVALID_ARGUMENT', `truncateTo needs a position in [0, ${this.fileSizeBytes}], got ${describe(position)}`);
+    }
+    // NaN would search nothing, zero nothing, and still move every position back.
+    if (!(checkBytes === Infinity || (Number.isSafeInteger(checkBytes) && checkBytes >= 0))) {
+      throw new CommitLogError('ERR_INVALID_ARGUMENT', `truncateTo's checkBytes must be an integer >= 0 or Infinity, got ${describe(checkBytes)}`);
+    }
     assert(this.commitInFlight === undefined && this.flushInFlight === undefined, 'no I/O in flight during a cut');
     // Only [position, dataEnd) can hold bytes; the scan for it runs off the JS thread.
     const searched = Math.min(this.fileSizeBytes - position, checkBytes);
@@ -247,13 +254,15 @@ export class MappedFile {
 
   /** Marks `length` bytes written at `wrotePosition` by an in-place writer. */
   advance(length: number): void {
-    assert(length >= 0 && this.wrote + length <= this.fileSizeBytes, `advance ${length} fits the segment`);
+    if (!Number.isSafeInteger(length) || length < 0) throw new CommitLogError('ERR_INVALID_ARGUMENT', `advance needs a byte count, an integer >= 0, got ${describe(length)}`);
+    this.checkFits(length);
     this.wrote += length;
     if (this.strategy.commitsOnWrite) this.committed = this.wrote;
   }
 
   /** Appends bytes; returns the position they were written at. ERR_SEGMENT_FULL if they do not fit. */
   append(bytes: Uint8Array): number {
+    if (!(bytes instanceof Uint8Array)) throw new CommitLogError('ERR_INVALID_ARGUMENT', `append needs a Uint8Array, got ${describe(bytes)}`);
     this.checkFits(bytes.length);
     const position = this.wrote;
     this.strategy.writeBuffer().set(bytes, position);
@@ -266,8 +275,12 @@ export class MappedFile {
    * position of each.
    */
   appendBatch(messages: readonly Uint8Array[]): number[] {
+    if (!Array.isArray(messages)) throw new CommitLogError('ERR_INVALID_ARGUMENT', `appendBatch needs an array of Uint8Array, got ${describe(messages)}`);
     let total = 0;
-    for (const message of messages) total += message.length;
+    for (const message of messages) {
+      if (!(message instanceof Uint8Array)) throw new CommitLogError('ERR_INVALID_ARGUMENT', `appendBatch needs an array of Uint8Array, it holds ${describe(message)}`);
+      total += message.length;
+    }
     this.checkFits(total);
     const target = this.strategy.writeBuffer();
     const positions = new Array<number>(messages.length);
@@ -782,7 +795,7 @@ function checkGeometry(params: MappedFileParams): void {
   if (!Number.isSafeInteger(params.fileFromOffset) || params.fileFromOffset < 0 || params.fileFromOffset % params.fileSizeBytes !== 0) {
     throw new CommitLogError('ERR_INVALID_ARGUMENT', `fileFromOffset ${params.fileFromOffset} must be a non-negative multiple of the segment size ${params.fileSizeBytes}`);
   }
-  if (!Number.isSafeInteger(params.fileSizeBytes) || params.fileSizeBytes <= 0 || params.fileSizeBytes % params.native.pageSize !== 0) {
-    throw new CommitLogError('ERR_INVALID_ARGUMENT', `fileSizeBytes ${params.fileSizeBytes} must be a positive multiple of the page size`);
+  if (!Number.isSafeInteger(params.fileSizeBytes) || params.fileSizeBytes <= 0 || params.fileSizeBytes % params.native.pageSize !== 0 || params.fileSizeBytes > SEGMENT_SIZE_MAX_BYTES) {
+    throw new CommitLogError('ERR_INVALID_ARGUMENT', `fileSizeBytes ${params.fileSizeBytes} must be a positive multiple of the page size, at most ${SEGMENT_SIZE_MAX_BYTES}`);
   }
 }

@@ -18,8 +18,13 @@
  * mapped mode.
  */
 import { assert } from '../assert.js';
+import { SEGMENT_SIZE_MAX_BYTES } from '../constants.js';
 import { CommitLogError } from '../errors.js';
+import { describe } from '../format/describe.js';
 import type { NativeIO } from '../native/native-io.js';
+
+/** Buffers per pool at most (transientStorePoolSize's bound). */
+const POOL_SIZE_MAX = 64;
 
 /** Locked or pre-faulted per call: 64 MiB takes ~50 ms here, what destroy() may wait. */
 const PREPARE_SLICE_BYTES = 64 * 1024 * 1024;
@@ -61,8 +66,13 @@ export class TransientStorePool {
 
   /** Maps every buffer (ERR_IO when that fails); locking or pre-faulting them goes on in the background. */
   static async create(params: TransientStorePoolParams): Promise<TransientStorePool> {
-    assert(params.poolSize > 0 && params.bufferSizeBytes > 0, 'pool has buffers of positive size');
-    assert(params.bufferSizeBytes % params.native.pageSize === 0, 'pool buffers are whole pages');
+    if (!Number.isSafeInteger(params.poolSize) || params.poolSize < 1 || params.poolSize > POOL_SIZE_MAX) {
+      throw new CommitLogError('ERR_INVALID_ARGUMENT', `poolSize must be an integer in [1, ${POOL_SIZE_MAX}], got ${describe(params.poolSize)}`);
+    }
+    const size = params.bufferSizeBytes;
+    if (!Number.isSafeInteger(size) || size <= 0 || size % params.native.pageSize !== 0 || size > SEGMENT_SIZE_MAX_BYTES) {
+      throw new CommitLogError('ERR_INVALID_ARGUMENT', `bufferSizeBytes must be a positive multiple of the page size, at most ${SEGMENT_SIZE_MAX_BYTES}, got ${describe(size)}`);
+    }
     const buffers: Buffer[] = [];
     try {
       for (let index = 0; index < params.poolSize; index += 1) {
