@@ -6,7 +6,7 @@
  */
 import { totalmem } from 'node:os';
 import { CommitLogError } from './errors.js';
-import { OS_PAGE_SIZE_BYTES, SEGMENT_SIZE_MAX_BYTES, SEGMENT_SIZE_MIN_BYTES } from './constants.js';
+import { OS_PAGE_SIZE_BYTES, SEGMENT_SIZE_MAX_BYTES, SEGMENT_SIZE_MIN_BYTES, TRANSIENT_STORE_POOL_SIZE_MAX } from './constants.js';
 import { SMALLEST_RECORD_SIZE } from './format/message-layout.js';
 
 export type WriteMode = 'mapped' | 'direct';
@@ -145,7 +145,7 @@ export function resolveOptions(input: OptionsInput): Readonly<Options> {
     mappedFileSizeCommitLog: checkInteger('mappedFileSizeCommitLog', merged.mappedFileSizeCommitLog, SEGMENT_SIZE_MIN_BYTES, SEGMENT_SIZE_MAX_BYTES),
     writeMode: checkOneOf('writeMode', merged.writeMode, ['mapped', 'direct'] as const),
     flushDiskType: checkOneOf('flushDiskType', merged.flushDiskType, ['SYNC_FLUSH', 'ASYNC_FLUSH'] as const),
-    transientStorePoolSize: checkInteger('transientStorePoolSize', merged.transientStorePoolSize, 1, 64),
+    transientStorePoolSize: checkInteger('transientStorePoolSize', merged.transientStorePoolSize, 1, TRANSIENT_STORE_POOL_SIZE_MAX),
     transientStorePoolLock: checkBoolean('transientStorePoolLock', merged.transientStorePoolLock),
     flushIntervalCommitLog: checkInteger('flushIntervalCommitLog', merged.flushIntervalCommitLog, 1, day),
     flushCommitLogLeastPages: checkInteger('flushCommitLogLeastPages', merged.flushCommitLogLeastPages, 0, SEGMENT_SIZE_MAX_BYTES / OS_PAGE_SIZE_BYTES),

@@ -15,3 +15,6 @@ export const SEGMENT_SIZE_MAX_BYTES = 1024 * 1024 * 1024;
 /** Smallest segment: one page, so tests can roll segments cheaply. */
 export const SEGMENT_SIZE_MIN_BYTES = OS_PAGE_SIZE_BYTES;
 
+
+/** Most buffers a TransientStorePool holds (transientStorePoolSize's bound). */
+export const TRANSIENT_STORE_POOL_SIZE_MAX = 64;

@@ -18,13 +18,10 @@
  * mapped mode.
  */
 import { assert } from '../assert.js';
-import { SEGMENT_SIZE_MAX_BYTES } from '../constants.js';
+import { SEGMENT_SIZE_MAX_BYTES, TRANSIENT_STORE_POOL_SIZE_MAX as POOL_SIZE_MAX } from '../constants.js';
 import { CommitLogError } from '../errors.js';
 import { describe } from '../format/describe.js';
 import type { NativeIO } from '../native/native-io.js';
-
-/** Buffers per pool at most (transientStorePoolSize's bound). */
-const POOL_SIZE_MAX = 64;
 
 /** Locked or pre-faulted per call: 64 MiB takes ~50 ms here, what destroy() may wait. */
 const PREPARE_SLICE_BYTES = 64 * 1024 * 1024;
