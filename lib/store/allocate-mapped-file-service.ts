@@ -19,7 +19,6 @@
  * (this kernel runs without preemption), and two at once took both of this
  * machine's CPUs: the JS thread then waited 5-8 ms for one (perf sched).
  */
-import { assert } from '../assert.js';
 import { CommitLogError } from '../errors.js';
 import type { NativeIO } from '../native/native-io.js';
 import type { WriteStrategyFactory } from '../strategy/write-strategy.js';

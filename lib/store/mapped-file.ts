@@ -256,6 +256,11 @@ export class MappedFile {
   advance(length: number): void {
     if (!Number.isSafeInteger(length) || length < 0) throw new CommitLogError('ERR_INVALID_ARGUMENT', `advance needs a byte count, an integer >= 0, got ${describe(length)}`);
     this.checkFits(length);
+    this.moveWrote(length);
+  }
+
+  /** Moves the write position past bytes already checked to fit (append, appendBatch). */
+  private moveWrote(length: number): void {
     this.wrote += length;
     if (this.strategy.commitsOnWrite) this.committed = this.wrote;
   }
@@ -266,7 +271,7 @@ export class MappedFile {
     this.checkFits(bytes.length);
     const position = this.wrote;
     this.strategy.writeBuffer().set(bytes, position);
-    this.advance(bytes.length);
+    this.moveWrote(bytes.length);
     return position;
   }
 
@@ -291,7 +296,7 @@ export class MappedFile {
       positions[index] = position;
       position += message.length;
     }
-    this.advance(total);
+    this.moveWrote(total);
     return positions;
   }
 
