@@ -228,6 +228,15 @@ int mc_write_back(int fd, int64_t offset, int64_t len) {
   return rc;
 }
 
+int mc_fill_page_cache(int fd, int64_t offset, int64_t len) {
+  lower_thread_priority();
+  for (int64_t at = offset; at < offset + len; at += MC_SLICE_BYTES) {
+    size_t piece = (size_t)slice_of(offset + len - at, MC_SLICE_BYTES);
+    if (readahead(fd, (off64_t)at, piece) != 0) return -errno;
+  }
+  return 0;
+}
+
 int64_t mc_data_end(const void *base, int64_t offset, int64_t len) {
   lower_thread_priority();
   const unsigned char *bytes = (const unsigned char *)base + offset;

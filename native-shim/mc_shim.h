@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* ABI version; bumped on any incompatible change. lib/native checks it at load. */
-#define MC_SHIM_ABI_VERSION 8
+#define MC_SHIM_ABI_VERSION 9
 int mc_abi_version(void);
 
 /* fdatasync(fd). When [dirty_from, dirty_to) is longer than one 1 MiB slice,
@@ -51,6 +51,15 @@ int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd);
  * [offset, offset+len) of the file back through `fd` and waits, 1 MiB at a
  * time, at the idle I/O priority class. */
 int mc_write_back(int fd, int64_t offset, int64_t len);
+
+/* Warm-up of a direct-mode segment: fills the page cache over
+ * [offset, offset+len) of the file through `fd` (readahead), 1 MiB at a time,
+ * at lowered CPU priority. Over fallocate's unwritten extents the kernel
+ * zero-fills the pages without reading the disk, and no page is mapped into
+ * the process (no mmap lock, no RSS). A later commit (pwrite) there copies
+ * into resident pages instead of allocating them as it goes. Changes no byte
+ * of the file and writes nothing to disk. */
+int mc_fill_page_cache(int fd, int64_t offset, int64_t len);
 
 /* madvise of a range; advice is the raw Linux constant. */
 int mc_madvise(void *base, int64_t offset, int64_t len, int advice);

@@ -85,6 +85,13 @@ export interface NativeIO {
    * priority. Not a durability point (no device cache flush, no metadata).
    */
   writeBack(fd: number, offset: number, length: number): Promise<void>;
+  /**
+   * Fills the page cache over [offset, offset + length) of the file through
+   * `fd` (readahead), off the JS thread, mapping nothing: a direct-mode
+   * segment's warm-up, so its commits copy into resident pages. Over
+   * unwritten (fallocated) blocks no disk is read; nothing is written.
+   */
+  fillPageCache(fd: number, offset: number, length: number): Promise<void>;
   /** Faults in [position, position + length) of a mapping for reading, off the JS thread (before a long scan). */
   populateRead(mapping: Buffer, position: number, length: number): Promise<void>;
   /** One past the last non-zero byte of [position, position + length), or `position` if all zero; off the JS thread. */

@@ -209,6 +209,10 @@ export class RealNativeIO implements NativeIO {
     throwIfFailed(await callAsync(shim().mc_write_back, fd, offset, length), 'write-back (sync_file_range)');
   }
 
+  async fillPageCache(fd: number, offset: number, length: number): Promise<void> {
+    throwIfFailed(await callAsync(shim().mc_fill_page_cache, fd, offset, length), 'readahead');
+  }
+
   async populateRead(mapping: Buffer, position: number, length: number): Promise<void> {
     throwIfFailed(await callAsync(shim().mc_populate_read, mapping, position, length), 'madvise(MADV_POPULATE_READ)');
   }

@@ -18,7 +18,7 @@ import { CommitLogError } from '../errors.js';
 const require = createRequire(import.meta.url);
 
 /** The ABI version native-shim/mc_shim.h declares; they must agree. */
-const SHIM_ABI_VERSION = 8;
+const SHIM_ABI_VERSION = 9;
 
 type Callback = (err: Error | null, value: number) => void;
 interface ForeignFunction<A extends unknown[]> {
@@ -37,6 +37,7 @@ export interface ShimFunctions {
   mc_populate_read: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_warm_write_back: ForeignFunction<[base: Buffer, offset: number, len: number, fd: number]>;
   mc_write_back: ForeignFunction<[fd: number, offset: number, len: number]>;
+  mc_fill_page_cache: ForeignFunction<[fd: number, offset: number, len: number]>;
   mc_data_end: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_mlock: ForeignFunction<[base: Buffer, offset: number, len: number]>;
   mc_munlock: ForeignFunction<[base: Buffer, offset: number, len: number]>;
@@ -100,6 +101,7 @@ function loadShim(): ShimFunctions {
     mc_populate_read: ['int', [ptr, 'int64', 'int64']],
     mc_warm_write_back: ['int', [ptr, 'int64', 'int64', 'int']],
     mc_write_back: ['int', ['int', 'int64', 'int64']],
+    mc_fill_page_cache: ['int', ['int', 'int64', 'int64']],
     mc_data_end: ['int64', [ptr, 'int64', 'int64']],
     mc_mlock: ['int', [ptr, 'int64', 'int64']],
     mc_munlock: ['int', [ptr, 'int64', 'int64']],

@@ -112,6 +112,30 @@ describe('open() and the preparation it starts', () => {
     });
   }
 
+  it('ASYNC_FLUSH / direct: the warm-up fills the page cache of the segment appends go to (a commit copies into resident pages), writing nothing', async () => {
+    const segment = 4 * SEGMENT;
+    const native = realNativeIO();
+    const options = { ...TEST_MIN, mappedFileSizeCommitLog: segment, storePathCommitLog: join(dir.path, 'fill'), writeMode: 'direct' as const, flushDiskType: 'ASYNC_FLUSH' as const };
+    const log = await CommitLog.open(options);
+    try {
+      await log.whenWarm();
+      // mincore through a mapping of our own: it reports the file's page cache, not this mapping's page tables.
+      const fd = await native.openFile(join(options.storePathCommitLog, segmentFileName(0)), false);
+      const view = native.mapShared(fd, segment);
+      try {
+        expect(native.residentBytes(view)).toBe(segment);
+        expect(view.subarray(0, segment).every((byte) => byte === 0)).toBe(true); // zeros, read from unwritten blocks
+      } finally {
+        await native.releaseMapping(view);
+        await native.closeFile(fd);
+      }
+      const r = await log.append({ topic: 'fill', body: Buffer.alloc(3000, 0x5a) });
+      expect(log.read(r.physicalOffset).body.equals(Buffer.alloc(3000, 0x5a))).toBe(true);
+    } finally {
+      await log.close();
+    }
+  });
+
   it('the pool lends a buffer still being locked; destroy() waits for the mlock in hand and locks no more', async () => {
     const io = new HeldPreparation(realNativeIO());
     const pool = await TransientStorePool.create({ native: io, poolSize: 3, bufferSizeBytes: SEGMENT, lock: true });

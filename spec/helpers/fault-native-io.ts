@@ -119,7 +119,7 @@ export type ErrnoName = keyof typeof osConstants.errno;
 const FAULTABLE_CALLS: ReadonlySet<string> = new Set<FaultableCall>([
   'openFile', 'closeFile', 'fileSize', 'truncate', 'unlink', 'syncDirectory', 'mapShared', 'mapAnonymous', 'releaseMapping',
   'fallocate', 'populateWrite', 'populateRead', 'msync', 'fdatasync', 'pwrite', 'mlock', 'lockExclusive', 'warmWriteBack',
-  'writeBack', 'openDataSyncFile',
+  'writeBack', 'openDataSyncFile', 'fillPageCache',
 ]);
 
 const E = osConstants.errno;
@@ -468,6 +468,14 @@ export class FaultNativeIO implements NativeIO {
     const errno = this.enter('writeBack');
     if (errno !== undefined) throw errnoError(errno, 'write-back (sync_file_range)');
     await this.track(this.inner.writeBack(fd, offset, length));
+  }
+
+  /** Changes no byte and writes nothing: the real call runs, the durable image is unchanged. */
+  async fillPageCache(fd: number, offset: number, length: number): Promise<void> {
+    this.current(this.fds.get(fd), `readahead(fd ${fd})`);
+    const errno = this.enter('fillPageCache');
+    if (errno !== undefined) throw errnoError(errno, 'readahead');
+    await this.track(this.inner.fillPageCache(fd, offset, length));
   }
 
   async dataEnd(mapping: Buffer, position: number, length: number): Promise<number> {

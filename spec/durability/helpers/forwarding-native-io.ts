@@ -85,6 +85,9 @@ export class ForwardingNativeIO implements NativeIO {
   writeBack(fd: number, offset: number, length: number): Promise<void> {
     return this.inner.writeBack(fd, offset, length);
   }
+  fillPageCache(fd: number, offset: number, length: number): Promise<void> {
+    return this.inner.fillPageCache(fd, offset, length);
+  }
   msync(mapping: Buffer, position: number, length: number, fd?: number): Promise<void> {
     return this.inner.msync(mapping, position, length, fd);
   }
