@@ -17,7 +17,7 @@
  * reject with ERR_STORE_POISONED, whose `cause` is the original error, and
  * nothing unflushed is ever acknowledged as durable.
  */
-import { mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert } from './assert.js';
 import { resolveOptions, type FlushDiskType, type Options, type OptionsInput, type WriteMode } from './config.js';
@@ -42,6 +42,7 @@ import {
   type PreparedMessage,
   type StoredMessage,
 } from './format/message-codec.js';
+import { parseSegmentFileName } from './format/segment-name.js';
 import { queueKey } from './format/topic-queue-table-codec.js';
 import { CommitRealTimeService } from './flush/commit-real-time-service.js';
 import { FlushRealTimeService } from './flush/flush-real-time-service.js';
@@ -52,12 +53,12 @@ import { SEAL_BODY_END, SEAL_BODY_START, SEAL_DESCRIPTOR_INT32S, sealRecords, ve
 import type { NativeIO } from './native/native-io.js';
 import { realNativeIO } from './native/real-native-io.js';
 import { recover, type CorruptionReport, type RecoveryResult } from './recovery/recover.js';
-import { abortMarkerExists, createAbortMarker, removeAbortMarker } from './store/abort-marker.js';
+import { ABORT_FILE_NAME, abortMarkerExists, createAbortMarker, removeAbortMarker } from './store/abort-marker.js';
 import { cleanCommitLog } from './store/clean-commit-log-service.js';
 import type { MappedFile } from './store/mapped-file.js';
 import { MappedFileQueue } from './store/mapped-file-queue.js';
 import { PREPARED_MAX } from './store/allocate-mapped-file-service.js';
-import { readCheckpoint, readTopicQueueTable, StoreCheckpoint } from './store/store-checkpoint.js';
+import { CHECKPOINT_FILE_NAME, readCheckpoint, readTopicQueueTable, StoreCheckpoint, TOPIC_QUEUE_TABLE_FILE_NAME } from './store/store-checkpoint.js';
 import { LOCK_FILE_NAME, StoreLock } from './store/store-lock.js';
 import { TransientStorePool } from './store/transient-store-pool.js';
 import { writeStrategyFactory } from './strategy/index.js';
@@ -316,6 +317,9 @@ export class CommitLog {
       cleanups.push(() => lock.release());
       // Its lock file goes while the lock is still held (another opener may be waiting on it).
       if (createdDirectory) cleanups.push(() => removeLockFileIfAlone(native, directory));
+      // In a directory it made, everything but the lock is this open's own (a full disk
+      // refused it after the checkpoint or the table was started, say).
+      if (createdDirectory) cleanups.push(() => removeStoreFiles(directory));
       const abnormal = abortMarkerExists(directory);
       // The marker first: an open refused by what follows (a bad segment, an unwritable
       // path) has changed nothing yet, and takes its marker back (also one half made).
@@ -361,7 +365,9 @@ export class CommitLog {
       // are locked: open() does not wait for either (1-10 s with 1 GiB segments
       // here, see whenWarm()).
       const first = await queue.lastMappedFileForAppend(recovery.endOffset);
-      // Also a loaded segment, which the allocation service did not create.
+      // Also a loaded segment, which the allocation service did not create (nor reserve): a
+      // sparse copy's holes would take a full disk as SIGBUS (a reserved one costs < 1 ms).
+      await first.reserveSpace();
       if (syncFlush) await first.useSmallFolios();
       let warmUp: Promise<void> = Promise.resolve();
       if (options.warmMapedFileEnable) {
@@ -1271,6 +1277,14 @@ function makeStoreDirectory(directory: string): boolean {
 }
 
 /** Unlinks the lock file of a directory a refused open created, when nothing else is in it. */
+/** Removes the files an open makes beside its lock: checkpoint, topic-queue table (and its temporary), abort marker, segments. */
+function removeStoreFiles(directory: string): void {
+  for (const name of readdirSync(directory)) {
+    const own = name === CHECKPOINT_FILE_NAME || name === TOPIC_QUEUE_TABLE_FILE_NAME || name === `${TOPIC_QUEUE_TABLE_FILE_NAME}.tmp` || name === ABORT_FILE_NAME || parseSegmentFileName(name) !== undefined;
+    if (own) rmSync(join(directory, name), { force: true });
+  }
+}
+
 async function removeLockFileIfAlone(native: NativeIO, directory: string): Promise<void> {
   const names = readdirSync(directory);
   if (names.length === 1 && names[0] === LOCK_FILE_NAME) await native.unlink(join(directory, LOCK_FILE_NAME));

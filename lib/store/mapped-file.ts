@@ -524,6 +524,19 @@ export class MappedFile {
   }
 
   /**
+   * Reserves every block of a loaded segment that will take appends
+   * (fallocate; blocks already reserved cost nothing). A segment copied or
+   * restored sparse (cp --sparse, rsync -S, tar -S) has holes where its
+   * zeros were: on a full disk the store into a hole would meet ENOSPC as a
+   * SIGBUS in mapped mode. This makes it ERR_DISK_FULL here instead. A new
+   * segment is reserved by create().
+   */
+  async reserveSpace(): Promise<void> {
+    this.checkOpen();
+    await this.native.fallocate(this.fd, 0, this.fileSizeBytes);
+  }
+
+  /**
    * A SYNC_FLUSH store's mapped segment that still takes appends: 4 KiB
    * page-cache folios ('random' advice, no read-around) until it is full and
    * flushed. A store through a shared mapping dirties its whole folio, and a

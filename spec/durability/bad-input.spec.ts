@@ -19,7 +19,7 @@
  * - close while appends are pending: every promise settles.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readdirSync, symlinkSync, writeFileSync, readFileSync, rmSync, truncateSync, existsSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, symlinkSync, writeFileSync, readFileSync, rmSync, statSync, truncateSync, existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -518,6 +518,14 @@ describe('an open refused after the lock', () => {
     expect(existsSync(store)).toBe(false);
   });
 
+  it.each(['pwrite', 'fallocate'] as const)('a new store directory refused for a full disk (%s) is removed again, checkpoint and table included', async (call) => {
+    const store = join(dir.path, 'parent', 'store');
+    const native = new FaultNativeIO({ random: seededRandomForTest() });
+    native.failAlways(call, 'ENOSPC');
+    await expectCode(() => CommitLog.open({ ...TEST_MIN, storePathCommitLog: store, native }), 'ERR_DISK_FULL');
+    expect(existsSync(store)).toBe(false);
+  });
+
   it('refuses a native option that is not a NativeIO with ERR_INVALID_OPTION, creating nothing', async () => {
     const store = join(dir.path, 'store');
     for (const native of [5, 'real', {}, null]) {
@@ -561,6 +569,25 @@ describe('bad segment files', () => {
     expect(diffSnapshots(before, snapshotStore(store))).toEqual([]);
     // Still locked by nobody: a second attempt gets the same answer, not ERR_STORE_LOCKED.
     await expectCode(() => CommitLog.open({ ...TEST_MIN, storePathCommitLog: store }), 'ERR_SEGMENT_INVALID');
+  });
+
+  it('reserves the holes of a last segment restored sparse (cp --sparse), so a full disk is ERR_DISK_FULL at open, never a SIGBUS at an append', async () => {
+    casesRun += 1;
+    const last = segment(2);
+    const bytes = readFileSync(last);
+    let dataEnd = bytes.length;
+    while (dataEnd > 0 && bytes[dataEnd - 1] === 0) dataEnd -= 1;
+    rmSync(last);
+    writeFileSync(last, bytes.subarray(0, Math.ceil(dataEnd / 4096) * 4096));
+    truncateSync(last, SEGMENT); // the zeros after the data are now a hole
+    expect(statSync(last).blocks * 512).toBeLessThan(SEGMENT);
+    const log = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: store, warmMapedFileEnable: false });
+    try {
+      expect(statSync(last).blocks * 512).toBeGreaterThanOrEqual(SEGMENT);
+      expect(readFileSync(last).equals(bytes)).toBe(true);
+    } finally {
+      await log.close();
+    }
   });
 
   it('refuses a lone wrong-size segment in a new directory, adding only the lock file', async () => {
