@@ -43,6 +43,14 @@ const TOPIC_DEFAULT = 'cli';
 const BATCH_MESSAGES_MAX = 256;
 /** Body bytes per appendBatch call at most (a batch waits once for durability). */
 const BATCH_BYTES_MAX = 1024 * 1024;
+/**
+ * With small segments a batch is held to this many segments' worth of
+ * records (counting RECORD_BYTES_ROUGH per message besides its body), well
+ * inside the 64 new segments one appendBatch may span.
+ */
+const BATCH_SEGMENTS_MAX = 16;
+/** A record's bytes besides its body, rounded up (header, topic, properties of a CLI line). */
+const RECORD_BYTES_ROUGH = 256;
 /** The blank record a segment must have room for besides its largest message. */
 const BLANK_RECORD_BYTES = 8;
 
@@ -96,6 +104,7 @@ export const append: CliCommand = {
     try {
       let batch: MessageInput[] = [];
       let batchBytes = 0;
+      const batchBytesMax = Math.min(BATCH_BYTES_MAX, BATCH_SEGMENTS_MAX * segmentSizeBytes);
       const flushBatch = async () => {
         if (batch.length === 0) return;
         const result = await log.appendBatch(batch);
@@ -106,8 +115,8 @@ export const append: CliCommand = {
       };
       const add = async (body: Buffer) => {
         batch.push({ topic: values.topic, queueId, body, ...(properties === undefined ? {} : { properties }) });
-        batchBytes += body.length;
-        if (batch.length >= BATCH_MESSAGES_MAX || batchBytes >= BATCH_BYTES_MAX) await flushBatch();
+        batchBytes += body.length + RECORD_BYTES_ROUGH;
+        if (batch.length >= BATCH_MESSAGES_MAX || batchBytes >= batchBytesMax) await flushBatch();
       };
       const sources = files.length === 0 ? ['-'] : files;
       for (const source of sources) {

@@ -28,7 +28,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { SEGMENT_SIZE_MAX_BYTES } from '../constants.js';
+import { OS_PAGE_SIZE_BYTES, SEGMENT_SIZE_MAX_BYTES, SEGMENT_SIZE_MIN_BYTES } from '../constants.js';
 import { CommitLogError } from '../errors.js';
 import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
 import { decodeRecord, type DecodeResult, type StoredMessage } from '../format/message-codec.js';
@@ -298,9 +298,10 @@ export class StoreReader {
 
   /** Decides the segment size and which files are usable, as MappedFileQueue.load would. */
   private classify(): void {
+    // Only a size a store can have (as CommitLog.open checks it): a lone truncated segment is not the store's size.
     const counts = new Map<number, number>();
     for (const segment of this.all) {
-      if (segment.fileSizeBytes > 0) counts.set(segment.fileSizeBytes, (counts.get(segment.fileSizeBytes) ?? 0) + 1);
+      if (isSegmentSize(segment.fileSizeBytes)) counts.set(segment.fileSizeBytes, (counts.get(segment.fileSizeBytes) ?? 0) + 1);
     }
     let size: number | undefined;
     let best = 0;
@@ -326,7 +327,7 @@ export class StoreReader {
         continue;
       }
       if (segment.fileSizeBytes !== size) {
-        problem(`has ${segment.fileSizeBytes} bytes, expected ${String(size)}`);
+        problem(size === undefined ? `has ${segment.fileSizeBytes} bytes, not a segment size (a multiple of ${OS_PAGE_SIZE_BYTES} from ${SEGMENT_SIZE_MIN_BYTES} to ${SEGMENT_SIZE_MAX_BYTES})` : `has ${segment.fileSizeBytes} bytes, expected ${size}`);
         continue;
       }
       if (segment.fileFromOffset % size !== 0) {
@@ -417,6 +418,11 @@ export class StoreReader {
     const to = options.to ?? Number.MAX_SAFE_INTEGER;
     const segments = this.usable;
     if (segments.length === 0) {
+      // No segment to read, though the checkpoint says data was made durable (every segment deleted, say).
+      const frontier = this.checkpointFlushedOffset;
+      if (frontier > 0) {
+        yield { kind: 'damaged', range: { offset: 0, length: frontier, kind: 'corrupt', reason: `durable data missing: no segment exists, the checkpoint's flushed offset is ${frontier}` } };
+      }
       yield { kind: 'end', offset: options.from ?? 0, atDataEnd: true };
       return;
     }
@@ -651,4 +657,9 @@ function lastNonZeroByte(bytes: Buffer, from: number, to: number): number {
 /** A directory entry named like a segment that cannot be one: listed as a problem, never mapped. */
 function unreadableSegment(name: string, path: string, fileFromOffset: number, unreadable: string): ReaderSegment {
   return { name, path, fileFromOffset, fileSizeBytes: 0, diskBytes: 0, mtimeMs: 0, bytes: Buffer.alloc(0), unreadable };
+}
+
+/** A size CommitLog.open accepts for mappedFileSizeCommitLog. */
+function isSegmentSize(bytes: number): boolean {
+  return bytes >= SEGMENT_SIZE_MIN_BYTES && bytes <= SEGMENT_SIZE_MAX_BYTES && bytes % OS_PAGE_SIZE_BYTES === 0;
 }

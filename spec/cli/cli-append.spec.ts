@@ -17,6 +17,23 @@ afterEach(() => killChildren());
 afterAll(() => tmp.cleanup());
 
 describe('append', () => {
+  it('with the smallest segment (4096) appends 256 lines of 1000 bytes: its batches stay within the segments one appendBatch may span', async () => {
+    const directory = join(tmp.path, 'small-segments');
+    const lines = Array.from({ length: 256 }, (_, i) => String(i).padStart(4, '0') + 'x'.repeat(996));
+    const result = await runCli(['append', directory, '--segment-size', '4096', '--json'], `${lines.join('\n')}\n`);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ appended: 256, status: 'PUT_OK' });
+    const log = await CommitLog.open({ storePathCommitLog: directory, mappedFileSizeCommitLog: 4096 });
+    try {
+      const stored = [];
+      for await (const m of log.scan()) stored.push(m.body.toString());
+      expect(stored).toEqual(lines);
+    } finally {
+      await log.close();
+    }
+  });
+
   it('appends stdin lines to a new store; dump shows them; a second append continues the offsets', async () => {
     const directory = join(tmp.path, 'lines');
     const lines = ['hello', '', 'grüße, 世界', 'tab\tseparated'];

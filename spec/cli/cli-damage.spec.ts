@@ -220,6 +220,19 @@ describe('the newest segment deleted', () => {
     expect(jsonLines(dump.stdout).map((record) => record.kind)).toEqual(['damaged', 'end']);
   });
 
+  it('every segment deleted: verify (also --strict) reports the checkpoint\'s durable bytes missing (exit 1), as recover --dry-run does', async () => {
+    const directory = copyStore();
+    for (let start = 0; start < endOffset; start += SEGMENT_SIZE_BYTES) rmSync(segmentAt(directory, start).path);
+    for (const args of [['verify', directory], ['verify', directory, '--strict']]) {
+      const verify = await runCli(args);
+      expect(verify.code).toBe(1);
+      expect(verify.stdout).toMatch(new RegExp(`^corrupt +0 +${endOffset} +durable data missing: no segment exists`, 'm'));
+    }
+    const recover = await runCli(['recover', directory, '--dry-run']);
+    expect(recover.code).toBe(1);
+    expect(recover.stdout).toContain('the checkpoint names data but no segment exists');
+  });
+
   it('dump --from the end of the last segment of an intact store is an empty dump (exit 0)', async () => {
     const directory = copyStore();
     const segmentsEnd = (Math.floor(endOffset / SEGMENT_SIZE_BYTES) + 1) * SEGMENT_SIZE_BYTES;
@@ -230,6 +243,20 @@ describe('the newest segment deleted', () => {
 });
 
 describe('a segment file CommitLog.open would refuse', () => {
+  it('the only segment, truncated to a size no store can have: verify, recover --dry-run (exit 1) and info name it', async () => {
+    const directory = copyStore();
+    for (let start = SEGMENT_SIZE_BYTES; start < endOffset; start += SEGMENT_SIZE_BYTES) rmSync(segmentAt(directory, start).path);
+    truncateSync(segmentAt(directory, 0).path, 1000);
+    const problem = '00000000000000000000: has 1000 bytes, not a segment size';
+    const verify = await runCli(['verify', directory]);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toContain(`problem: segment ${problem}`);
+    const recover = await runCli(['recover', directory, '--dry-run']);
+    expect(recover.code).toBe(1);
+    const info = await runCli(['info', directory]);
+    expect(info.stdout).toContain(`problem: ${problem}`);
+  });
+
   it('verify lists the problem (exit 1); recover --dry-run says open would refuse it (exit 1)', async () => {
     const directory = copyStore();
     const name = String((Math.floor(endOffset / SEGMENT_SIZE_BYTES) + 1) * SEGMENT_SIZE_BYTES).padStart(20, '0');
