@@ -15,14 +15,20 @@ import { line } from './output.js';
 const HELP = `usage: mapped-commitlog bench [HARNESS OPTIONS...]
 
 Runs the benchmark harness (dist/bench/run.js; from a source checkout, after
-npm run build), forwarding every option. It measures the machine's limits
-(memory copy, CRC-32, page-cache write, disk write, fdatasync latency), then
-the engine, on a temporary store, and prints each figure as a ratio to its
-limit. The harness's options (bench/run.ts is authoritative):
+npm run build), passing every argument to it unchanged. It measures the
+machine's limits (memory copy, CRC-32, page-cache write, disk write,
+fdatasync latency), then the engine, on a temporary store, and prints each
+figure as a ratio to its limit. The harness's options (bench/run.ts is
+authoritative; it refuses any other, --json included):
+  --quick        under a minute: 256 MiB segments instead of 1 GiB, short runs
+  --full         the long run (not with --quick): 8 GiB sustained appends, a
+                 4 GiB store
   --dir PATH     measure on another disk (default: under the OS temp dir)
-  --quick        256 MiB segments instead of 1 GiB
-  --mode M       mapped | direct | all (default all)
-  --size N,...   message sizes in bytes (default 100,1024)
+  --mode LIST    comma list of async-mapped, async-direct, sync-mapped,
+                 sync-direct (no spaces), or all (default all)
+  --size N,...   message body sizes in bytes (default 100,1024)
+  --peers        also run the peer stores (lmdb, better-sqlite3,
+                 classic-level, fs) when installed
   -h, --help     this help (pass "-- --help" for the harness's own)
 
 exit codes: the harness's own (0 done), 128 + N when it dies of signal N;

@@ -48,7 +48,7 @@ function usage(): string {
     'commands:',
     ...COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
     '',
-    'Every command takes --help and --json (bench forwards its options).',
+    'Every command takes --help; all but bench take --json (bench forwards its arguments to the harness).',
     "Run 'mapped-commitlog <command> --help' for a command's options.",
     '',
     'exit codes: 0 ok, 1 a problem found (corruption, data recovery would cut),',

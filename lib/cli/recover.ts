@@ -23,14 +23,16 @@ offset (or the queue table's covered offset, if lower):
                   records are checked for structure (magic, sizes, offsets)
   abnormal mode   (abort marker present: a crash, or a writer open now)
                   both CRCs are checked too
-Damage before the checkpoint's flushed offset is reported and its segment
-closed early; damage after it is a torn tail, cut quietly. Records before
-the segment the walk starts in are not read: verify scans everything.
+Damage before the checkpoint's flushed offset is reported and covered by a
+blank record up to the next record that verifies, so the records after it
+are kept (with none after it in the last segment, the log is cut there);
+damage after it is a torn tail, cut quietly. Records before the segment the
+walk starts in are not read: verify scans everything.
 
 Printed: the mode, where the walk starts, the end of the log after
-recovery, each action (close a segment early, zero the bytes past the end,
-delete later segments, remove an empty last file), the corruptions recovery
-would report, and the queue offsets it would rebuild.
+recovery, each action (cover damaged bytes with a blank record, zero the
+bytes past the end, delete later segments, remove an empty last file), the
+corruptions recovery would report, and the queue offsets it would rebuild.
 
 options:
   --dry-run     required: plan only

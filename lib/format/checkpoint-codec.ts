@@ -6,7 +6,7 @@
  *   offset  width  field
  *   ------  -----  ---------------------------------------------------------
  *        0      4  MAGIC                    0x434b5054 ("CKPT"), uint32
- *        4      4  VERSION                  1, uint32
+ *        4      4  VERSION                  2, uint32 (version 1 records still read)
  *        8      8  FLUSHEDOFFSET            int64, log bytes below it are durable
  *       16      8  LASTFLUSHSTORETIMESTAMP  int64, STORETIMESTAMP of the last durable message (ms)
  *       24      8  WRITTENAT                int64, wall clock when this record was made (ms)

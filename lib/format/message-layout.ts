@@ -30,8 +30,12 @@
  *      p+2      P  PROPERTIES                 UTF-8 `name 0x01 value 0x02`..., ending in the
  *                                             20-byte record CRC property `__CRC32#` 0x01 d*10 0x02
  *
- * A blank record (end of a segment): TOTALSIZE (bytes left in the segment),
- * MAGICCODE 0xcbd43194; the bytes after those 8 are not read.
+ * A blank record (the end of a segment, or a hole recovery wrote over damaged
+ * bytes): TOTALSIZE (the bytes it covers), MAGICCODE 0xcbd43194 and, when
+ * TOTALSIZE >= BLANK_CHECKED_MIN_SIZE (12), BLANKCRC at 8: uint32, CRC-32 of
+ * bytes 0-7 followed by the record's physical offset as 8 big-endian bytes,
+ * checked by a reader that knows that offset. The bytes after those 8 or 12
+ * are not read.
  */
 
 // --- fixed part: the offsets do not depend on the record ------------------
@@ -120,8 +124,9 @@ export const BLANK_RECORD_SIZE = 4 + 4;
 /**
  * A blank record of at least this many bytes (every one but a segment's
  * last 8–11 bytes) carries BLANKCRC at BLANK_CRC_OFFSET: CRC-32 of its 8
- * header bytes. Without it a header damaged into the blank magic and a
- * plausible size would hide the records it covers, with no report.
+ * header bytes and its physical offset. Without it a header damaged into the
+ * blank magic and a plausible size would hide the records it covers, with no
+ * report.
  */
 export const BLANK_CHECKED_MIN_SIZE = BLANK_RECORD_SIZE + 4;
 /** Where BLANKCRC is: right after TOTALSIZE and MAGICCODE. */

@@ -1,7 +1,7 @@
 /**
  * The recovery walk, as a pure function over segment bytes: it decides,
  * following lib/recovery/recovery-table.ts, where the log ends, which
- * segments must be closed early and what to report, and rebuilds the queue
+ * damaged bytes are covered by a hole and what to report, and rebuilds the queue
  * offsets. It changes nothing; lib/recovery/recover.ts applies the plan to
  * a store, and the CLI's `recover --dry-run` prints it.
  *
