@@ -317,9 +317,10 @@ export class CommitLog {
       cleanups.push(() => lock.release());
       // Its lock file goes while the lock is still held (another opener may be waiting on it).
       if (createdDirectory) cleanups.push(() => removeLockFileIfAlone(native, directory));
-      // In a directory it made, everything but the lock is this open's own (a full disk
-      // refused it after the checkpoint or the table was started, say).
-      if (createdDirectory) cleanups.push(() => removeStoreFiles(directory));
+      // A directory it made, found holding nothing but the lock once the lock is held (another
+      // opener may have used it between mkdir and flock): what appears from now on is this
+      // open's own, and goes if it is refused (a full disk at the checkpoint or the table, say).
+      if (createdDirectory && readdirSync(directory).every((name) => name === LOCK_FILE_NAME)) cleanups.push(() => removeStoreFiles(directory));
       const abnormal = abortMarkerExists(directory);
       // The marker first: an open refused by what follows (a bad segment, an unwritable
       // path) has changed nothing yet, and takes its marker back (also one half made).
@@ -355,6 +356,10 @@ export class CommitLog {
         table: readTopicQueueTable(directory),
         onCorruption: onCorruption ?? (() => undefined),
       });
+      // The last loaded segment, which appends go to unless it is full, was not reserved by this
+      // process: a sparse copy's holes would take a full disk as SIGBUS. Before anything is
+      // written, so an open refused here changes nothing.
+      await queue.lastMappedFile?.reserveSpace();
       const checkpoint = await StoreCheckpoint.open(native, directory);
       cleanups.push(() => checkpoint.close());
       // The table first: it is written aside and renamed, so a refusal there leaves the checkpoint's CLEAN_CLOSE for the next open.
@@ -365,9 +370,6 @@ export class CommitLog {
       // are locked: open() does not wait for either (1-10 s with 1 GiB segments
       // here, see whenWarm()).
       const first = await queue.lastMappedFileForAppend(recovery.endOffset);
-      // Also a loaded segment, which the allocation service did not create (nor reserve): a
-      // sparse copy's holes would take a full disk as SIGBUS (a reserved one costs < 1 ms).
-      await first.reserveSpace();
       if (syncFlush) await first.useSmallFolios();
       let warmUp: Promise<void> = Promise.resolve();
       if (options.warmMapedFileEnable) {
@@ -1276,7 +1278,6 @@ function makeStoreDirectory(directory: string): boolean {
   return created !== undefined;
 }
 
-/** Unlinks the lock file of a directory a refused open created, when nothing else is in it. */
 /** Removes the files an open makes beside its lock: checkpoint, topic-queue table (and its temporary), abort marker, segments. */
 function removeStoreFiles(directory: string): void {
   for (const name of readdirSync(directory)) {
@@ -1285,6 +1286,7 @@ function removeStoreFiles(directory: string): void {
   }
 }
 
+/** Unlinks the lock file of a directory a refused open created, when nothing else is in it. */
 async function removeLockFileIfAlone(native: NativeIO, directory: string): Promise<void> {
   const names = readdirSync(directory);
   if (names.length === 1 && names[0] === LOCK_FILE_NAME) await native.unlink(join(directory, LOCK_FILE_NAME));

@@ -228,10 +228,15 @@ int mc_write_back(int fd, int64_t offset, int64_t len) {
   return rc;
 }
 
+/* One readahead call fills at most max(read_ahead_kb, max_sectors_kb) of the
+ * range and reports no shortfall: 128 KiB, the kernel's default read-ahead,
+ * is filled whole everywhere. */
+#define MC_READAHEAD_PIECE_BYTES ((int64_t)128 << 10)
+
 int mc_fill_page_cache(int fd, int64_t offset, int64_t len) {
   lower_thread_priority();
-  for (int64_t at = offset; at < offset + len; at += MC_SLICE_BYTES) {
-    size_t piece = (size_t)slice_of(offset + len - at, MC_SLICE_BYTES);
+  for (int64_t at = offset; at < offset + len; at += MC_READAHEAD_PIECE_BYTES) {
+    size_t piece = (size_t)slice_of(offset + len - at, MC_READAHEAD_PIECE_BYTES);
     if (readahead(fd, (off64_t)at, piece) != 0) return -errno;
   }
   return 0;

@@ -53,9 +53,10 @@ int mc_warm_write_back(void *base, int64_t offset, int64_t len, int fd);
 int mc_write_back(int fd, int64_t offset, int64_t len);
 
 /* Warm-up of a direct-mode segment: fills the page cache over
- * [offset, offset+len) of the file through `fd` (readahead), 1 MiB at a time,
- * at lowered CPU priority. Over fallocate's unwritten extents the kernel
- * zero-fills the pages without reading the disk, and no page is mapped into
+ * [offset, offset+len) of the file through `fd` (readahead), 128 KiB at a
+ * time (what one call fills whole on any device), at lowered CPU priority.
+ * Over fallocate's unwritten extents the kernel zero-fills the pages without
+ * reading the disk (written blocks are read), and no page is mapped into
  * the process (no mmap lock, no RSS). A later commit (pwrite) there copies
  * into resident pages instead of allocating them as it goes. Changes no byte
  * of the file and writes nothing to disk. */

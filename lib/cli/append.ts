@@ -41,16 +41,15 @@ exit codes: 0 appended, 1 some append was not durable within
 const TOPIC_DEFAULT = 'cli';
 /** Messages per appendBatch call at most. */
 const BATCH_MESSAGES_MAX = 256;
-/** Body bytes per appendBatch call at most (a batch waits once for durability). */
+/** Record bytes per appendBatch call at most (a batch waits once for durability). */
 const BATCH_BYTES_MAX = 1024 * 1024;
 /**
  * With small segments a batch is held to this many segments' worth of
- * records (counting RECORD_BYTES_ROUGH per message besides its body), well
- * inside the 64 new segments one appendBatch may span.
+ * records, well inside the 64 new segments one appendBatch may span.
  */
 const BATCH_SEGMENTS_MAX = 16;
-/** A record's bytes besides its body, rounded up (header, topic, properties of a CLI line). */
-const RECORD_BYTES_ROUGH = 256;
+/** A record's fixed bytes (header, lengths, the record CRC property), rounded up. */
+const RECORD_FIXED_BYTES_ROUGH = 160;
 /** The blank record a segment must have room for besides its largest message. */
 const BLANK_RECORD_BYTES = 8;
 
@@ -105,6 +104,11 @@ export const append: CliCommand = {
       let batch: MessageInput[] = [];
       let batchBytes = 0;
       const batchBytesMax = Math.min(BATCH_BYTES_MAX, BATCH_SEGMENTS_MAX * segmentSizeBytes);
+      // Every line's record carries the same topic and properties besides its body.
+      const recordOverhead =
+        RECORD_FIXED_BYTES_ROUGH +
+        Buffer.byteLength(values.topic) +
+        Object.entries(properties ?? {}).reduce((sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(value) + 2, 0);
       const flushBatch = async () => {
         if (batch.length === 0) return;
         const result = await log.appendBatch(batch);
@@ -115,7 +119,7 @@ export const append: CliCommand = {
       };
       const add = async (body: Buffer) => {
         batch.push({ topic: values.topic, queueId, body, ...(properties === undefined ? {} : { properties }) });
-        batchBytes += body.length + RECORD_BYTES_ROUGH;
+        batchBytes += body.length + recordOverhead;
         if (batch.length >= BATCH_MESSAGES_MAX || batchBytes >= batchBytesMax) await flushBatch();
       };
       const sources = files.length === 0 ? ['-'] : files;

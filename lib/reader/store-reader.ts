@@ -420,10 +420,12 @@ export class StoreReader {
     if (segments.length === 0) {
       // No segment to read, though the checkpoint says data was made durable (every segment deleted, say).
       const frontier = this.checkpointFlushedOffset;
-      if (frontier > 0) {
-        yield { kind: 'damaged', range: { offset: 0, length: frontier, kind: 'corrupt', reason: `durable data missing: no segment exists, the checkpoint's flushed offset is ${frontier}` } };
+      const start = options.from ?? 0;
+      const end = Math.min(frontier, to);
+      if (end > start) {
+        yield { kind: 'damaged', range: { offset: start, length: end - start, kind: 'corrupt', reason: `durable data missing: no segment exists, the checkpoint's flushed offset is ${frontier}` } };
       }
-      yield { kind: 'end', offset: options.from ?? 0, atDataEnd: true };
+      yield { kind: 'end', offset: start, atDataEnd: true };
       return;
     }
     const from = options.from ?? this.minOffset;

@@ -83,6 +83,8 @@ export class MappedFile {
   private commitInFlight: Promise<void> | undefined;
   private flushInFlight: Promise<void> | undefined;
   private readersDrained: (() => void) | undefined;
+  /** Every block fallocated, by create() or reserveSpace(). */
+  private reserved = false;
   /** Mapped mode: set once warm(writeBack) has written every page past the data to disk: only appended data can be dirty since. */
   private writtenBack = false;
   /** Advised 'random' alone (useSmallFolios) until the segment is full and flushed. */
@@ -125,6 +127,7 @@ export class MappedFile {
       await params.native.syncDirectory(params.directory); // the new name survives a crash
       const file = new MappedFile(params, fd, params.native.mapShared(fd, params.fileSizeBytes));
       file.storeTimestamp = Date.now();
+      file.reserved = true;
       return file;
     } catch (err) {
       await params.native.closeFile(fd).catch(() => undefined); // the original error is the one to report
@@ -507,7 +510,7 @@ export class MappedFile {
       // faulted in or advised; the page cache its commits write into is filled.
       if (!this.isFull) this.strategy.writeBuffer();
       if (writeBack) await this.asIoReader(() => this.warmZeroFilling());
-      else await this.asIoReader(() => this.warmSlices(WARM_SLICE_BYTES, (position, length) => this.native.fillPageCache(this.fd, position, length)));
+      else await this.asIoReader(() => this.warmFillingPageCache());
       return;
     }
     // As an I/O reader: the mapping stays alive while the kernel faults it in (and is advised).
@@ -533,7 +536,9 @@ export class MappedFile {
    */
   async reserveSpace(): Promise<void> {
     this.checkOpen();
+    if (this.reserved) return;
     await this.native.fallocate(this.fd, 0, this.fileSizeBytes);
+    this.reserved = true;
   }
 
   /**
@@ -627,6 +632,20 @@ export class MappedFile {
       }
     }
     return end;
+  }
+
+  /**
+   * Direct mode's warm(false): fills the page cache from the write position
+   * on (readahead), slice by slice, through a descriptor of its own (a close
+   * of the segment never leaves it a number reused by another file).
+   */
+  private async warmFillingPageCache(): Promise<void> {
+    const fd = await this.native.openFile(this.path, false);
+    try {
+      await this.warmSlices(WARM_WRITE_BACK_SLICE_BYTES, (position, length) => this.native.fillPageCache(fd, position, length));
+    } finally {
+      await this.native.closeFile(fd);
+    }
   }
 
   /** Mapped mode's warm(true): pre-fault and write back, slice by slice (at most one slice of dirty zeros for a concurrent whole-file fdatasync to meet). */

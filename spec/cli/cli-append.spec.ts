@@ -34,6 +34,23 @@ describe('append', () => {
     }
   });
 
+  it('with the smallest segment and a 3000-byte property on every line (one record per segment), appends 100 short lines', async () => {
+    const directory = join(tmp.path, 'small-segments-property');
+    const lines = Array.from({ length: 100 }, (_, i) => `line ${i}`);
+    const result = await runCli(['append', directory, '--segment-size', '4096', '--property', `k=${'v'.repeat(3000)}`, '--json'], `${lines.join('\n')}\n`);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const log = await CommitLog.open({ storePathCommitLog: directory, mappedFileSizeCommitLog: 4096 });
+    try {
+      const stored = [];
+      for await (const m of log.scan()) stored.push(m.body.toString());
+      expect(stored).toEqual(lines);
+      expect(log.stats.segments).toBeGreaterThanOrEqual(100);
+    } finally {
+      await log.close();
+    }
+  });
+
   it('appends stdin lines to a new store; dump shows them; a second append continues the offsets', async () => {
     const directory = join(tmp.path, 'lines');
     const lines = ['hello', '', 'grüße, 世界', 'tab\tseparated'];

@@ -590,6 +590,22 @@ describe('bad segment files', () => {
     }
   });
 
+  it('a reopen refused for a full disk (fallocate of the segment appends go to) keeps every file as it was', async () => {
+    casesRun += 1;
+    const before = snapshotStore(store);
+    const native = new FaultNativeIO({ random: seededRandomForTest() });
+    native.failAlways('fallocate', 'ENOSPC');
+    await expectCode(() => CommitLog.open({ ...TEST_MIN, storePathCommitLog: store, native }), 'ERR_DISK_FULL');
+    expect(diffSnapshots(before, snapshotStore(store))).toEqual([]);
+    const reopened = await CommitLog.open({ ...TEST_MIN, storePathCommitLog: store });
+    try {
+      expect(reopened.recovery.mode).toBe('normal');
+      expect(reopened.read(0).body.equals(messageFor(0).body as Buffer)).toBe(true);
+    } finally {
+      await reopened.close();
+    }
+  });
+
   it('refuses a lone wrong-size segment in a new directory, adding only the lock file', async () => {
     casesRun += 1;
     const fresh = join(dir.path, 'fresh');
