@@ -19,7 +19,7 @@
 import { assert } from '../assert.js';
 import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
 import { decodeRecordSummary } from '../format/message-codec.js';
-import { findNextRecord } from '../format/record-search.js';
+import { searchNextRecord } from '../format/record-search.js';
 import { BLANK_CHECKED_MIN_SIZE } from '../format/message-layout.js';
 import { queueKey, type TopicQueueTable } from '../format/topic-queue-table-codec.js';
 import { ruleFor, type Found } from './recovery-table.js';
@@ -184,7 +184,7 @@ function* walkRecovery(params: PlanParams): Walk<RecoveryPlan> {
           continue scan;
         case 'skip-damage': {
           // A hole must hold its blank record header with BLANKCRC, so the next record is looked for 12 bytes on.
-          const resume = findNextRecord(segment.bytes, position + BLANK_CHECKED_MIN_SIZE, segment.fileSizeBytes, segment.fileFromOffset);
+          const resume = yield* pausing(searchNextRecord(segment.bytes, position + BLANK_CHECKED_MIN_SIZE, segment.fileSizeBytes, segment.fileFromOffset));
           const isLast = index === segments.length - 1;
           if (resume === undefined && isLast) break; // nothing verifies after it: a cut
           const holeEnd = resume ?? segment.fileSizeBytes;
@@ -250,4 +250,13 @@ function* countQueueOffsets(segments: readonly SegmentBytes[], endOffset: number
     }
   }
   return next;
+}
+
+/** Runs a search inside the walk, its pauses as the walk's (the event loop turns between its windows). */
+function* pausing<T>(search: Generator<'pause', T, unknown>): Walk<T> {
+  for (;;) {
+    const step = search.next();
+    if (step.done) return step.value;
+    yield { kind: 'pause' };
+  }
 }

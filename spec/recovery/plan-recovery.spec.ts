@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommitLog } from '../../lib/commit-log.js';
 import { TEST_MIN } from '../../lib/config.js';
+import { encodeMessage, prepareMessage } from '../../lib/format/message-codec.js';
+import { RECORD_SEARCH_WINDOW_BYTES } from '../../lib/format/record-search.js';
 import { segmentFileName } from '../../lib/format/segment-name.js';
 import { queueKey } from '../../lib/format/topic-queue-table-codec.js';
 import { planRecovery, planRecoveryAsync, type PlanParams, type SegmentBytes } from '../../lib/recovery/plan-recovery.js';
@@ -103,6 +105,32 @@ describe('planRecovery and planRecoveryAsync', () => {
       }
     });
   }
+
+  it('the search past durable damage lets the event loop turn between its windows, and finds the record beyond them', async () => {
+    const W = RECORD_SEARCH_WINDOW_BYTES;
+    const size = 8 * W;
+    const bytes = Buffer.alloc(size);
+    const put = (position: number, seq: number): number =>
+      encodeMessage(bytes, position, prepareMessage({ topic: 'far', body: Buffer.from(`record ${seq}`) }, 4096), { physicalOffset: position, queueOffset: seq, storeTimestamp: 1 + seq });
+    const a = put(0, 0);
+    const bAt = a;
+    const b = put(bAt, 1);
+    const cAt = 7 * W + 12_345; // seven windows past the damage
+    const c = put(cAt, 2);
+    bytes[bAt + b - 30]! ^= 0x20; // B's body: durable damage
+    const segments: SegmentBytes[] = [{ fileFromOffset: 0, fileSizeBytes: size, bytes }];
+    const checkpoint = { kind: 'ok' as const, flushedOffset: cAt + c, lastFlushStoreTimestamp: 0, writtenAt: 0, cleanClose: false };
+    const plan: PlanParams = { segments, checkpoint, abnormal: true, table: undefined };
+    const sync = planRecovery(plan);
+    expect(sync.holes).toEqual([{ fileFromOffset: 0, position: bAt, size: cAt - bAt }]);
+    expect(sync.endOffset).toBe(cAt + c);
+    expect(sync.messagesScanned).toBe(2);
+    const counter = countEventLoopTurns();
+    const pooled = await planRecoveryAsync(plan);
+    const turns = counter.stop();
+    expect(pooled).toEqual(sync);
+    expect(turns).toBeGreaterThanOrEqual(7); // one pause per window crossed
+  });
 
   it('the pool walk lets the event loop turn, in both modes', async () => {
     for (const abnormal of [true, false]) {
