@@ -310,17 +310,13 @@ export class CommitLog {
     const createdDirectory = makeStoreDirectory(directory);
 
     const cleanups: Array<() => Promise<void> | void> = [];
-    // A refused open leaves no directory it created behind (emptied by the cleanups below, run in reverse).
-    if (createdDirectory) cleanups.push(() => rmdirSync(directory));
     try {
       const lock = await StoreLock.acquire(native, directory);
       cleanups.push(() => lock.release());
-      // Its lock file goes while the lock is still held (another opener may be waiting on it).
-      if (createdDirectory) cleanups.push(() => removeLockFileIfAlone(native, directory));
       // A directory it made, found holding nothing but the lock once the lock is held (another
-      // opener may have used it between mkdir and flock): what appears from now on is this
-      // open's own, and goes if it is refused (a full disk at the checkpoint or the table, say).
-      if (createdDirectory && readdirSync(directory).every((name) => name === LOCK_FILE_NAME)) cleanups.push(() => removeStoreFiles(directory));
+      // opener may have used it between mkdir and flock), is this open's own: refused (a full
+      // disk at the checkpoint or the table, say), it leaves no such directory behind.
+      if (createdDirectory && readdirSync(directory).every((name) => name === LOCK_FILE_NAME)) cleanups.push(() => removeOwnDirectory(native, directory));
       const abnormal = abortMarkerExists(directory);
       // The marker first: an open refused by what follows (a bad segment, an unwritable
       // path) has changed nothing yet, and takes its marker back (also one half made).
@@ -1278,18 +1274,21 @@ function makeStoreDirectory(directory: string): boolean {
   return created !== undefined;
 }
 
-/** Removes the files an open makes beside its lock: checkpoint, topic-queue table (and its temporary), abort marker, segments. */
-function removeStoreFiles(directory: string): void {
+/**
+ * Takes back a directory a refused open made: the files an open makes
+ * (checkpoint, topic-queue table and its temporary, abort marker, segments),
+ * then the lock file while the lock is still held (another opener may be
+ * waiting on it), then the directory, when nothing else appeared in it.
+ */
+async function removeOwnDirectory(native: NativeIO, directory: string): Promise<void> {
   for (const name of readdirSync(directory)) {
     const own = name === CHECKPOINT_FILE_NAME || name === TOPIC_QUEUE_TABLE_FILE_NAME || name === `${TOPIC_QUEUE_TABLE_FILE_NAME}.tmp` || name === ABORT_FILE_NAME || parseSegmentFileName(name) !== undefined;
     if (own) rmSync(join(directory, name), { force: true });
   }
-}
-
-/** Unlinks the lock file of a directory a refused open created, when nothing else is in it. */
-async function removeLockFileIfAlone(native: NativeIO, directory: string): Promise<void> {
   const names = readdirSync(directory);
-  if (names.length === 1 && names[0] === LOCK_FILE_NAME) await native.unlink(join(directory, LOCK_FILE_NAME));
+  if (names.length !== 1 || names[0] !== LOCK_FILE_NAME) return;
+  await native.unlink(join(directory, LOCK_FILE_NAME));
+  rmdirSync(directory);
 }
 
 /**

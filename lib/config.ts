@@ -6,7 +6,7 @@
  */
 import { totalmem } from 'node:os';
 import { CommitLogError } from './errors.js';
-import { OS_PAGE_SIZE_BYTES, SEGMENT_SIZE_MAX_BYTES, SEGMENT_SIZE_MIN_BYTES, TRANSIENT_STORE_POOL_SIZE_MAX } from './constants.js';
+import { isSegmentSize, OS_PAGE_SIZE_BYTES, SEGMENT_SIZE_MAX_BYTES, SEGMENT_SIZE_MIN_BYTES, TRANSIENT_STORE_POOL_SIZE_MAX } from './constants.js';
 import { SMALLEST_RECORD_SIZE } from './format/message-layout.js';
 
 export type WriteMode = 'mapped' | 'direct';
@@ -161,7 +161,8 @@ export function resolveOptions(input: OptionsInput): Readonly<Options> {
     diskMaxUsedSpaceRatio: checkInteger('diskMaxUsedSpaceRatio', merged.diskMaxUsedSpaceRatio, 10, 95),
   };
   // Relations, checked once (TigerBeetle's constants.zig habit).
-  if (options.mappedFileSizeCommitLog % OS_PAGE_SIZE_BYTES !== 0) {
+  // In range (checked above), so only whole pages are left to check.
+  if (!isSegmentSize(options.mappedFileSizeCommitLog)) {
     throw invalid('mappedFileSizeCommitLog', options.mappedFileSizeCommitLog, `a multiple of ${OS_PAGE_SIZE_BYTES}`);
   }
   const pages = options.mappedFileSizeCommitLog / OS_PAGE_SIZE_BYTES;

@@ -15,6 +15,10 @@ export const SEGMENT_SIZE_MAX_BYTES = 1024 * 1024 * 1024;
 /** Smallest segment: one page, so tests can roll segments cheaply. */
 export const SEGMENT_SIZE_MIN_BYTES = OS_PAGE_SIZE_BYTES;
 
+/** A segment size a store can have (mappedFileSizeCommitLog): whole pages, within the bounds above. */
+export function isSegmentSize(bytes: number): boolean {
+  return Number.isSafeInteger(bytes) && bytes >= SEGMENT_SIZE_MIN_BYTES && bytes <= SEGMENT_SIZE_MAX_BYTES && bytes % OS_PAGE_SIZE_BYTES === 0;
+}
 
 /** Most buffers a TransientStorePool holds (transientStorePoolSize's bound). */
 export const TRANSIENT_STORE_POOL_SIZE_MAX = 64;

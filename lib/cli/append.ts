@@ -5,7 +5,7 @@
  */
 import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CommitLog, CommitLogError, DEFAULTS, parseSegmentFileName, type MessageInput } from '../index.js';
+import { CommitLog, CommitLogError, DEFAULTS, parseSegmentFileName, prepareMessage, type MessageInput } from '../index.js';
 import { COMMON_OPTIONS, integerOption, parse, UsageError } from './args.js';
 import type { CliCommand } from './command.js';
 import { EXIT_FOUND, EXIT_OK, type ExitCode } from './exit-codes.js';
@@ -48,8 +48,6 @@ const BATCH_BYTES_MAX = 1024 * 1024;
  * records, well inside the 64 new segments one appendBatch may span.
  */
 const BATCH_SEGMENTS_MAX = 16;
-/** A record's fixed bytes (header, lengths, the record CRC property), rounded up. */
-const RECORD_FIXED_BYTES_ROUGH = 160;
 /** The blank record a segment must have room for besides its largest message. */
 const BLANK_RECORD_BYTES = 8;
 
@@ -104,11 +102,8 @@ export const append: CliCommand = {
       let batch: MessageInput[] = [];
       let batchBytes = 0;
       const batchBytesMax = Math.min(BATCH_BYTES_MAX, BATCH_SEGMENTS_MAX * segmentSizeBytes);
-      // Every line's record carries the same topic and properties besides its body.
-      const recordOverhead =
-        RECORD_FIXED_BYTES_ROUGH +
-        Buffer.byteLength(values.topic) +
-        Object.entries(properties ?? {}).reduce((sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(value) + 2, 0);
+      // Every line's record is the same topic and properties around its body: the codec sizes that once.
+      let recordOverhead: number | undefined;
       const flushBatch = async () => {
         if (batch.length === 0) return;
         const result = await log.appendBatch(batch);
@@ -118,7 +113,9 @@ export const append: CliCommand = {
         batchBytes = 0;
       };
       const add = async (body: Buffer) => {
-        batch.push({ topic: values.topic, queueId, body, ...(properties === undefined ? {} : { properties }) });
+        const message: MessageInput = { topic: values.topic, queueId, body, ...(properties === undefined ? {} : { properties }) };
+        recordOverhead ??= prepareMessage({ ...message, body: Buffer.alloc(0) }, maxMessageSize).size;
+        batch.push(message);
         batchBytes += body.length + recordOverhead;
         if (batch.length >= BATCH_MESSAGES_MAX || batchBytes >= batchBytesMax) await flushBatch();
       };

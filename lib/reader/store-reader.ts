@@ -28,7 +28,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { OS_PAGE_SIZE_BYTES, SEGMENT_SIZE_MAX_BYTES, SEGMENT_SIZE_MIN_BYTES } from '../constants.js';
+import { isSegmentSize, OS_PAGE_SIZE_BYTES, SEGMENT_SIZE_MAX_BYTES, SEGMENT_SIZE_MIN_BYTES } from '../constants.js';
 import { CommitLogError } from '../errors.js';
 import type { CheckpointDecodeResult } from '../format/checkpoint-codec.js';
 import { decodeRecord, type DecodeResult, type StoredMessage } from '../format/message-codec.js';
@@ -659,9 +659,4 @@ function lastNonZeroByte(bytes: Buffer, from: number, to: number): number {
 /** A directory entry named like a segment that cannot be one: listed as a problem, never mapped. */
 function unreadableSegment(name: string, path: string, fileFromOffset: number, unreadable: string): ReaderSegment {
   return { name, path, fileFromOffset, fileSizeBytes: 0, diskBytes: 0, mtimeMs: 0, bytes: Buffer.alloc(0), unreadable };
-}
-
-/** A size CommitLog.open accepts for mappedFileSizeCommitLog. */
-function isSegmentSize(bytes: number): boolean {
-  return bytes >= SEGMENT_SIZE_MIN_BYTES && bytes <= SEGMENT_SIZE_MAX_BYTES && bytes % OS_PAGE_SIZE_BYTES === 0;
 }

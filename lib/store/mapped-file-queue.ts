@@ -358,7 +358,7 @@ export class MappedFileQueue {
     let deleted = 0;
     while (deleted < deleteCountMax && this.files.length > 1) {
       const first = this.files[0]!;
-      if (nowMs - first.storeTimestamp < expiredMs || !this.isSettled(first) || first.isHeld) break;
+      if (nowMs - first.storeTimestamp < expiredMs || !this.isDeletable(first)) break;
       this.files.shift();
       await first.destroy();
       deleted += 1;
@@ -373,7 +373,7 @@ export class MappedFileQueue {
    */
   async deleteExpiredFileByOffset(offset: number): Promise<number> {
     let deleted = 0;
-    while (this.files.length > 1 && this.files[0]!.fileFromOffset + this.fileSizeBytes <= offset && this.isSettled(this.files[0]!) && !this.files[0]!.isHeld) {
+    while (this.files.length > 1 && this.files[0]!.fileFromOffset + this.fileSizeBytes <= offset && this.isDeletable(this.files[0]!)) {
       await this.files.shift()!.destroy();
       deleted += 1;
     }
@@ -381,9 +381,13 @@ export class MappedFileQueue {
     return deleted;
   }
 
-  /** A segment may be deleted only once it is full and entirely durable: no commit or flush still needs it. */
-  private isSettled(file: MappedFile): boolean {
-    return file.isFull && file.flushedPosition === this.fileSizeBytes;
+  /**
+   * A segment may be deleted only once it is full and entirely durable (no
+   * commit or flush still needs it) and no reader holds it (a later pass
+   * takes it).
+   */
+  private isDeletable(file: MappedFile): boolean {
+    return file.isFull && file.flushedPosition === this.fileSizeBytes && !file.isHeld;
   }
 
   // --- metrics -------------------------------------------------------------------
